@@ -1,0 +1,200 @@
+/**
+ * Arrow IPC messages <-> FlightData <-> RecordBatch.
+ *
+ * A Flight stream is an Arrow IPC stream cut into messages: the schema first, then
+ * dictionary batches ahead of the record batches that use them. Each FlightData carries one
+ * IPC Message flatbuffer (data_header) and its body (data_body). The decoder keeps the state
+ * a stream needs (schema, dictionaries); the encoder tracks which dictionaries were sent.
+ */
+import {
+  Data, makeData, MessageHeader, RecordBatch, Schema, Struct, Vector, type DataType,
+} from 'apache-arrow';
+import {
+  Message, RecordBatch as RecordBatchHeader, DictionaryBatch as DictionaryBatchHeader,
+} from 'apache-arrow/ipc/metadata/message';
+import { VectorLoader } from 'apache-arrow/visitor/vectorloader';
+import { VectorAssembler } from 'apache-arrow/visitor/vectorassembler';
+import { FlightError, GrpcStatus } from '../errors.ts';
+import type { FlightData, FlightDescriptor, ScatteredBody } from '../protocol.ts';
+import { contiguousBody } from './flight-data.ts';
+import { validateData } from './validate.ts';
+
+const EMPTY = new Uint8Array(0);
+const CONTINUATION_MARKER = 0xffffffff;
+
+function malformed(reason: string): FlightError {
+  return new FlightError(GrpcStatus.INVALID_ARGUMENT, `malformed FlightData: ${reason}`, 'MALFORMED_FLIGHT_DATA');
+}
+
+/** The flatbuffer IPC Message of a schema (what data_header carries). */
+export function schemaHeader(schema: Schema): Uint8Array {
+  return Message.encode(Message.from(schema));
+}
+
+/**
+ * A schema as an encapsulated IPC message (continuation marker, length, flatbuffer, padding to
+ * 8 bytes): the form FlightInfo.schema and SchemaResult.schema carry.
+ */
+export function encapsulateSchema(schema: Schema): Uint8Array {
+  const header = schemaHeader(schema);
+  const paddedLength = (header.byteLength + 7) & ~7;
+  const out = new Uint8Array(8 + paddedLength);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, CONTINUATION_MARKER, true);
+  view.setInt32(4, paddedLength, true);
+  out.set(header, 8);
+  return out;
+}
+
+/** Reads a schema in encapsulated IPC form (with or without the continuation marker). */
+export function decodeEncapsulatedSchema(bytes: Uint8Array): Schema {
+  if (bytes.byteLength < 8) throw malformed('schema message shorter than its prefix');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let offset = 0;
+  if (view.getUint32(0, true) === CONTINUATION_MARKER) offset = 4;
+  const length = view.getInt32(offset, true);
+  offset += 4;
+  if (length < 0 || offset + length > bytes.byteLength) throw malformed('schema length runs past the end');
+  const message = decodeMessage(bytes.subarray(offset, offset + length));
+  if (!message.isSchema()) throw malformed('expected a schema message');
+  return message.header();
+}
+
+function decodeMessage(header: Uint8Array): Message {
+  try {
+    return Message.decode(header);
+  } catch (error) {
+    throw malformed(`unreadable IPC message header (${(error as Error).message})`);
+  }
+}
+
+export type DecodedFlightData =
+  | { kind: 'schema'; schema: Schema; descriptor?: FlightDescriptor; appMetadata: Uint8Array; raw: FlightData }
+  | { kind: 'dictionary'; id: number; appMetadata: Uint8Array; raw: FlightData }
+  | { kind: 'batch'; batch: RecordBatch; appMetadata: Uint8Array; raw: FlightData }
+  | { kind: 'metadata'; descriptor?: FlightDescriptor; appMetadata: Uint8Array; raw: FlightData };
+
+/** Turns a stream of FlightData back into schema, dictionaries and record batches. */
+export class FlightDataDecoder {
+  schema: Schema | null = null;
+  readonly dictionaries = new Map<number, Vector>();
+
+  decode(data: FlightData): DecodedFlightData {
+    const descriptor = data.flightDescriptor ?? undefined;
+    if (data.dataHeader.byteLength === 0) {
+      return { kind: 'metadata', descriptor, appMetadata: data.appMetadata, raw: data };
+    }
+    const message = decodeMessage(data.dataHeader);
+    const body = contiguousBody(data.dataBody);
+    if (message.bodyLength > body.byteLength) {
+      throw malformed(`header announces a ${message.bodyLength}-byte body, got ${body.byteLength} bytes`);
+    }
+    if (message.compression != null) {
+      throw new FlightError(GrpcStatus.UNIMPLEMENTED,
+        'compressed IPC bodies are not supported: send uncompressed record batches', 'COMPRESSION_UNSUPPORTED');
+    }
+    if (message.isSchema()) {
+      this.schema = message.header();
+      this.dictionaries.clear();
+      return { kind: 'schema', schema: this.schema, descriptor, appMetadata: data.appMetadata, raw: data };
+    }
+    const schema = this.schema;
+    if (schema === null) throw malformed('record batch or dictionary before the schema');
+    if (message.isDictionaryBatch()) {
+      const header = message.header();
+      this.loadDictionary(schema, header, body);
+      return { kind: 'dictionary', id: header.id, appMetadata: data.appMetadata, raw: data };
+    }
+    if (message.isRecordBatch()) {
+      const header = message.header();
+      const children = this.loadColumns(header, body, schema.fields.map((field) => field.type));
+      const structData = makeData({ type: new Struct(schema.fields), length: header.length, nullCount: 0, children });
+      const batch = new RecordBatch(schema, structData);
+      return { kind: 'batch', batch, appMetadata: data.appMetadata, raw: data };
+    }
+    throw malformed(`unsupported IPC message type ${MessageHeader[message.headerType] ?? message.headerType}`);
+  }
+
+  private loadDictionary(schema: Schema, header: DictionaryBatchHeader, body: Uint8Array): void {
+    const type = schema.dictionaries.get(header.id);
+    if (type === undefined) throw malformed(`dictionary batch for unknown dictionary id ${header.id}`);
+    const [data] = this.loadColumns(header.data, body, [type]);
+    const previous = this.dictionaries.get(header.id);
+    const vector = header.isDelta && previous ? previous.concat(new Vector([data])) : new Vector([data]);
+    this.dictionaries.set(header.id, vector.memoize());
+  }
+
+  private loadColumns(header: RecordBatchHeader, body: Uint8Array, types: DataType[]): Data[] {
+    for (const region of header.buffers) {
+      if (region.offset < 0 || region.length < 0 || region.offset + region.length > body.byteLength) {
+        throw malformed(`buffer [${region.offset}, +${region.length}) lies outside the ${body.byteLength}-byte body`);
+      }
+    }
+    let columns: Data[];
+    try {
+      const loader = new VectorLoader(body, header.nodes, header.buffers, this.dictionaries, undefined, header.variadicBufferCounts);
+      columns = loader.visitMany(types) as Data[];
+    } catch (error) {
+      throw malformed(`record batch does not match the schema (${(error as Error).message})`);
+    }
+    for (const column of columns) validateData(column, header.length);
+    return columns;
+  }
+}
+
+/** Encodes record batches of one schema as FlightData messages. */
+export class FlightDataEncoder {
+  private readonly sentDictionaries = new Map<number, Data>();
+
+  constructor(readonly schema: Schema) {}
+
+  /** The first message of a stream: the schema, optionally with a descriptor (DoPut). */
+  schemaMessage(descriptor?: FlightDescriptor, appMetadata: Uint8Array = EMPTY): FlightData {
+    return { flightDescriptor: descriptor, dataHeader: schemaHeader(this.schema), appMetadata, dataBody: EMPTY };
+  }
+
+  /** Dictionary messages the batch needs (not yet sent), then the batch itself. */
+  batchMessages(batch: RecordBatch, appMetadata: Uint8Array = EMPTY): FlightData[] {
+    const out: FlightData[] = [];
+    for (const [id, dictionary] of batch.dictionaries) {
+      const first = dictionary.data[0];
+      if (first === undefined || this.sentDictionaries.get(id) === first) continue;
+      out.push(this.dictionaryMessage(id, dictionary));
+      this.sentDictionaries.set(id, first);
+    }
+    const { byteLength, nodes, bufferRegions, buffers, variadicBufferCounts } = VectorAssembler.assemble(batch);
+    const header = new RecordBatchHeader(batch.numRows, nodes, bufferRegions, null, variadicBufferCounts);
+    out.push({
+      dataHeader: Message.encode(Message.from(header, byteLength)),
+      appMetadata,
+      dataBody: scatter(byteLength, bufferRegions, buffers),
+    });
+    return out;
+  }
+
+  private dictionaryMessage(id: number, dictionary: Vector): FlightData {
+    const { byteLength, nodes, bufferRegions, buffers, variadicBufferCounts } = VectorAssembler.assemble(dictionary);
+    const data = new RecordBatchHeader(dictionary.length, nodes, bufferRegions, null, variadicBufferCounts);
+    const header = new DictionaryBatchHeader(data, id, false);
+    return { dataHeader: Message.encode(Message.from(header, byteLength)), appMetadata: EMPTY, dataBody: scatter(byteLength, bufferRegions, buffers) };
+  }
+}
+
+function scatter(byteLength: number, regions: { offset: number; length: number }[], buffers: ArrayBufferView[]): ScatteredBody {
+  const chunks: ScatteredBody['chunks'] = [];
+  for (let i = 0; i < regions.length; i++) {
+    const buffer = buffers[i];
+    if (buffer.byteLength === 0) continue;
+    chunks.push({ offset: regions[i].offset, bytes: new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength) });
+  }
+  return { byteLength, chunks };
+}
+
+/** All messages of a stream: schema (with optional descriptor), then every batch. */
+export function* encodeRecordBatches(
+  schema: Schema, batches: Iterable<RecordBatch>, descriptor?: FlightDescriptor,
+): Generator<FlightData> {
+  const encoder = new FlightDataEncoder(schema);
+  yield encoder.schemaMessage(descriptor);
+  for (const batch of batches) yield* encoder.batchMessages(batch);
+}
