@@ -1,0 +1,12 @@
+/** Every DoAction the server offers. ListActions is built from this list, in this order. */
+import type { ActionDefinition } from './action.ts';
+import { dropDataset } from './drop-dataset.ts';
+import { getStats } from './get-stats.ts';
+
+export const ACTIONS: readonly ActionDefinition[] = [getStats, dropDataset];
+
+const byType = new Map(ACTIONS.map((action) => [action.type, action]));
+
+export function findAction(type: string): ActionDefinition | undefined {
+  return byType.get(type);
+}

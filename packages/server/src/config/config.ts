@@ -1,0 +1,75 @@
+/**
+ * Configuration from `LONGBOW_*` environment variables, validated with zod. Every variable is
+ * listed once, in SETTINGS, with its default and description; docs/configuration.md lists the
+ * same variables (a test checks).
+ */
+import { z } from 'zod';
+import { LOG_LEVELS, type LogLevel } from '../log/logger.ts';
+import { MEMORY_LIMIT_BYTES_DEFAULT } from '../limits.ts';
+import { parseSize } from './units.ts';
+
+export interface Config {
+  listenAddr: string;
+  metaAddr: string;
+  dataPath: string;
+  maxMemoryBytes: number;
+  logLevel: LogLevel;
+  authToken: string | undefined;
+  grpcMessageBytesMax: number;
+}
+
+const address = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'host:port, e.g. 0.0.0.0:3000');
+
+const size = (what: string) => z.string().transform((text, context) => {
+  const bytes = parseSize(text);
+  if (bytes === undefined) {
+    context.addIssue({ code: 'custom', message: `${what}: bytes or a size with a unit, e.g. 1073741824, 512MiB, 2GB` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+interface Setting {
+  variable: string;
+  defaultValue: string | undefined;
+  schema: z.ZodType;
+  description: string;
+}
+
+/** Every setting, in documentation order. */
+export const SETTINGS = {
+  listenAddr: { variable: 'LONGBOW_LISTEN_ADDR', defaultValue: '0.0.0.0:3000', schema: address, description: 'Data port: the full Flight service.' },
+  metaAddr: { variable: 'LONGBOW_META_ADDR', defaultValue: '0.0.0.0:3001', schema: address, description: 'Meta port: the same full Flight service, for control traffic.' },
+  dataPath: { variable: 'LONGBOW_DATA_PATH', defaultValue: './data', schema: z.string().min(1), description: 'Directory for the write-ahead log and snapshots.' },
+  maxMemoryBytes: { variable: 'LONGBOW_MAX_MEMORY', defaultValue: String(MEMORY_LIMIT_BYTES_DEFAULT), schema: size('size'), description: 'Memory limit for stored data in bytes (units allowed); 0 means unlimited.' },
+  logLevel: { variable: 'LONGBOW_LOG_LEVEL', defaultValue: 'info', schema: z.string().transform((s) => s.toLowerCase()).pipe(z.enum(LOG_LEVELS)), description: 'trace, debug, info, warn, error, fatal or silent.' },
+  authToken: { variable: 'LONGBOW_AUTH_TOKEN', defaultValue: undefined, schema: z.string().min(1), description: 'When set, every call needs `authorization: Bearer <token>`.' },
+  grpcMessageBytesMax: { variable: 'LONGBOW_GRPC_MAX_MSG_SIZE', defaultValue: '-1', schema: z.union([z.literal('-1').transform(() => -1), size('size')]), description: 'Largest gRPC message in bytes; -1 means no limit (pyarrow sends a whole table as one message).' },
+} as const satisfies Record<keyof Config, Setting>;
+
+/** A configuration problem, naming the variable and the accepted form. */
+export class ConfigError extends Error {
+  constructor(readonly variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads and validates the configuration from `env`. Throws ConfigError on the first bad value. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const out: Record<string, unknown> = {};
+  for (const [key, setting] of Object.entries(SETTINGS) as [keyof Config, Setting][]) {
+    const raw = env[setting.variable] ?? setting.defaultValue;
+    if (raw === undefined) {
+      out[key] = undefined;
+      continue;
+    }
+    const parsed = setting.schema.safeParse(raw);
+    if (!parsed.success) {
+      const reason = parsed.error.issues.map((issue) => issue.message).join('; ');
+      throw new ConfigError(setting.variable, `invalid value ${JSON.stringify(raw)} (${reason})`);
+    }
+    out[key] = parsed.data;
+  }
+  return out as unknown as Config;
+}

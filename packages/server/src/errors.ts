@@ -1,0 +1,46 @@
+/**
+ * The one registry of errors a client can see. Each code has a gRPC status and a message
+ * template; `docs/errors.md` documents the same table and a test keeps the two in step.
+ * Anything thrown that is not built here is reported as INTERNAL by the Flight layer.
+ */
+import { FlightError, GrpcStatus } from '@longbow/flight';
+
+interface ErrorSpec {
+  status: GrpcStatus;
+  /** Message template; `{0}`, `{1}`... are replaced by the arguments. */
+  template: string;
+  /** One line for docs/errors.md: when the error happens. */
+  when: string;
+}
+
+export const ERRORS = {
+  INVALID_DESCRIPTOR: { status: GrpcStatus.INVALID_ARGUMENT, template: 'invalid descriptor: {0}', when: 'The FlightDescriptor does not name a dataset (no path, empty name, CMD descriptor).' },
+  INVALID_DATASET_NAME: { status: GrpcStatus.INVALID_ARGUMENT, template: 'invalid dataset name: {0}', when: 'A dataset name is empty, too long, or has control characters.' },
+  DATASET_NOT_FOUND: { status: GrpcStatus.NOT_FOUND, template: 'dataset not found: {0}', when: 'A ticket, descriptor or action names a dataset that does not exist.' },
+  INVALID_SCHEMA: { status: GrpcStatus.INVALID_ARGUMENT, template: 'invalid schema: {0}', when: 'A new dataset\'s schema breaks a schema rule (vector or id column type, metric).' },
+  SCHEMA_MISMATCH: { status: GrpcStatus.INVALID_ARGUMENT, template: 'schema mismatch: {0}', when: 'A DoPut schema differs from the dataset\'s, other than new nullable columns at the end.' },
+  MISSING_SCHEMA: { status: GrpcStatus.INVALID_ARGUMENT, template: 'missing schema: {0}', when: 'A DoPut stream ends or sends data before its schema message.' },
+  MALFORMED_FLIGHT_DATA: { status: GrpcStatus.INVALID_ARGUMENT, template: 'malformed FlightData: {0}', when: 'A FlightData message cannot be decoded or does not fit its schema.' },
+  COMPRESSION_UNSUPPORTED: { status: GrpcStatus.UNIMPLEMENTED, template: 'compressed IPC bodies are not supported: {0}', when: 'A record batch uses IPC body compression (LZ4/ZSTD).' },
+  INVALID_TICKET: { status: GrpcStatus.INVALID_ARGUMENT, template: 'invalid ticket: {0}', when: 'A DoGet ticket is empty, bad JSON, or has unknown or mistyped fields.' },
+  INVALID_FILTER: { status: GrpcStatus.INVALID_ARGUMENT, template: 'invalid filter: {0}', when: 'A filter names an unknown column or operator, or its value does not fit the column.' },
+  UNKNOWN_COLUMN: { status: GrpcStatus.INVALID_ARGUMENT, template: 'unknown column: {0}', when: 'A ticket asks for a column the dataset does not have.' },
+  INVALID_CRITERIA: { status: GrpcStatus.INVALID_ARGUMENT, template: 'invalid criteria: {0}', when: 'A ListFlights criteria expression is not the documented JSON.' },
+  INVALID_ACTION_BODY: { status: GrpcStatus.INVALID_ARGUMENT, template: 'invalid action body: {0}', when: 'A DoAction body is not what the action expects.' },
+  UNKNOWN_ACTION: { status: GrpcStatus.UNIMPLEMENTED, template: 'unknown action: {0}', when: 'DoAction with a type that ListActions does not list.' },
+  UNIMPLEMENTED: { status: GrpcStatus.UNIMPLEMENTED, template: '{0} is not implemented by this server', when: 'An RPC this server does not offer (raised by the Flight layer).' },
+  NOT_IMPLEMENTED: { status: GrpcStatus.UNIMPLEMENTED, template: 'not implemented: {0}', when: 'A request uses a feature this server does not offer (e.g. CMD descriptors).' },
+  MEMORY_LIMIT: { status: GrpcStatus.RESOURCE_EXHAUSTED, template: 'memory limit exceeded: {0}', when: 'Storing the batch would take memory use over LONGBOW_MAX_MEMORY; nothing of the batch is kept.' },
+  UNAUTHENTICATED: { status: GrpcStatus.UNAUTHENTICATED, template: 'unauthenticated: {0}', when: 'LONGBOW_AUTH_TOKEN is set and the call has no or a wrong bearer token.' },
+  SHUTTING_DOWN: { status: GrpcStatus.UNAVAILABLE, template: 'server is shutting down: {0}', when: 'A write arrives after shutdown began; retry against the restarted server.' },
+  INTERNAL: { status: GrpcStatus.INTERNAL, template: 'internal error', when: 'Anything unexpected; the details are in the server log, never in the reply.' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** Builds the client-facing error for `code`, filling the template with `args`. */
+export function longbowError(code: ErrorCode, ...args: (string | number)[]): FlightError {
+  const spec: ErrorSpec = ERRORS[code];
+  const message = spec.template.replace(/\{(\d+)\}/g, (_, index: string) => String(args[Number(index)] ?? ''));
+  return new FlightError(spec.status, message, code);
+}

@@ -1,0 +1,44 @@
+/**
+ * The server process: configuration, logging, signals, exit codes.
+ * Exit 0 after a clean shutdown (SIGTERM/SIGINT), 2 for invalid configuration, 1 otherwise.
+ */
+import { ConfigError, loadConfig, type Config } from './config/config.ts';
+import { createLogger } from './log/logger.ts';
+import { LongbowServer } from './server.ts';
+
+const EXIT_CONFIG = 2;
+const EXIT_FAILURE = 1;
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`longbow: invalid configuration: ${error.message}\n`);
+      process.exit(EXIT_CONFIG);
+    }
+    throw error;
+  }
+  const logger = createLogger({ level: config.logLevel });
+  const server = new LongbowServer(config, logger);
+  await server.start();
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, `Received ${signal}, shutting down`);
+    server.stop().then(() => process.exit(0), (error: unknown) => {
+      logger.fatal({ err: error }, 'Shutdown failed');
+      process.exit(EXIT_FAILURE);
+    });
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`longbow: failed to start: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+  process.exit(EXIT_FAILURE);
+});

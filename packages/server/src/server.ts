@@ -1,0 +1,59 @@
+/**
+ * LongbowServer: the store and the Flight service on the data and meta ports. Knows nothing
+ * of processes or signals (main.ts does), so tests can run it in-process.
+ */
+import { FlightServer, statusName } from '@longbow/flight';
+import type { Config } from './config/config.ts';
+import type { Logger } from './log/logger.ts';
+import { Store } from './store/store.ts';
+import { LongbowFlightService } from './service/flight-service.ts';
+import { FLOW_CONTROL_WINDOW_BYTES, SHUTDOWN_GRACE_MS } from './limits.ts';
+
+export interface ListeningAddresses {
+  dataAddr: string;
+  metaAddr: string;
+}
+
+function withPort(address: string, port: number): string {
+  return address.replace(/:\d+$/, `:${port}`);
+}
+
+export class LongbowServer {
+  readonly store: Store;
+  private readonly flight: FlightServer;
+  private readonly logger: Logger;
+  private readonly config: Config;
+
+  constructor(config: Config, logger: Logger) {
+    this.config = config;
+    this.logger = logger;
+    this.store = new Store({ maxMemoryBytes: config.maxMemoryBytes });
+    const service = new LongbowFlightService({ store: this.store, config, logger, startedAtMs: Date.now() });
+    this.flight = new FlightServer(service, {
+      messageBytesMax: config.grpcMessageBytesMax,
+      flowControlWindowBytes: FLOW_CONTROL_WINDOW_BYTES,
+      beforeCall: (call) => service.authenticate(call),
+      onError: (error, call) => logger.error({ err: error, method: call.method, peer: call.peer }, 'Unexpected error in call'),
+      onCallEnd: (outcome) => logger.debug({
+        method: outcome.method, status: statusName(outcome.code), duration_ms: Math.round(outcome.durationSeconds * 1000), peer: outcome.peer,
+      }, 'Call finished'),
+    });
+  }
+
+  async start(): Promise<ListeningAddresses> {
+    const dataPort = await this.flight.listen(this.config.listenAddr);
+    const metaPort = await this.flight.listen(this.config.metaAddr);
+    const addresses = { dataAddr: withPort(this.config.listenAddr, dataPort), metaAddr: withPort(this.config.metaAddr, metaPort) };
+    this.logger.info({
+      data_addr: addresses.dataAddr, meta_addr: addresses.metaAddr, max_memory: this.config.maxMemoryBytes,
+      auth: this.config.authToken !== undefined,
+    }, 'Longbow listening');
+    return addresses;
+  }
+
+  async stop(): Promise<void> {
+    this.logger.info('Shutting down: no new calls, waiting for running calls');
+    await this.flight.shutdown(SHUTDOWN_GRACE_MS);
+    this.logger.info('Shutdown complete');
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * Longbow's Flight handlers: they turn requests into store calls and store results into Flight
+ * messages. Errors are thrown as registry errors (errors.ts); the Flight layer maps them to
+ * statuses and turns anything unexpected into INTERNAL.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import {
+  DescriptorType, FlightDataDecoder, FlightDataEncoder, encapsulateSchema,
+  type ActionType, type CallContext, type FlightData, type FlightDescriptor, type FlightHandlers, type FlightInfo,
+  type FlightResult, type HandshakeRequest, type HandshakeResponse, type PutResult,
+} from '@longbow/flight';
+import { ACTIONS, findAction } from '../actions/table.ts';
+import type { ActionContext } from '../actions/action.ts';
+import { longbowError } from '../errors.ts';
+import type { Dataset } from '../store/dataset.ts';
+import { planScan } from '../store/scan.ts';
+import { parseCriteria } from './criteria.ts';
+import { parseTicket } from './ticket.ts';
+
+const EMPTY = new Uint8Array(0);
+
+function json(value: unknown): Uint8Array {
+  return Buffer.from(JSON.stringify(value), 'utf8');
+}
+
+/** The dataset a descriptor names: PATH [name]. Throws INVALID_DESCRIPTOR. */
+export function datasetOf(descriptor: FlightDescriptor | undefined | null): string {
+  if (!descriptor) throw longbowError('INVALID_DESCRIPTOR', 'missing FlightDescriptor; use a PATH descriptor naming the dataset');
+  if (descriptor.type === DescriptorType.CMD) {
+    throw longbowError('INVALID_DESCRIPTOR', 'CMD descriptors are not supported; use a PATH descriptor naming the dataset');
+  }
+  const name = descriptor.path[0];
+  if (name === undefined || name === '') throw longbowError('INVALID_DESCRIPTOR', 'descriptor path must name a dataset');
+  return name;
+}
+
+function flightInfo(dataset: Dataset): FlightInfo {
+  return {
+    schema: encapsulateSchema(dataset.schema),
+    flightDescriptor: { type: DescriptorType.PATH, cmd: EMPTY, path: [dataset.name] },
+    endpoint: [{ ticket: { ticket: Buffer.from(dataset.name, 'utf8') }, location: [], appMetadata: EMPTY }],
+    totalRecords: dataset.rows,
+    totalBytes: dataset.bytes,
+    ordered: true,
+    appMetadata: EMPTY,
+  };
+}
+
+function bearerMatches(header: string | undefined, token: string): boolean {
+  if (header === undefined) return false;
+  const match = /^Bearer\s+(.+)$/i.exec(header.trim());
+  return match !== null && secretEquals(match[1], token);
+}
+
+function secretEquals(given: string, expected: string): boolean {
+  const a = Buffer.from(given, 'utf8');
+  const b = Buffer.from(expected, 'utf8');
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export class LongbowFlightService implements FlightHandlers {
+  constructor(private readonly context: ActionContext) {}
+
+  /** Refuses calls without the bearer token when one is configured (Handshake may send it as payload). */
+  authenticate(call: CallContext): void {
+    const token = this.context.config.authToken;
+    if (token === undefined || call.method === 'Handshake') return;
+    if (!bearerMatches(call.headers.authorization, token)) {
+      throw longbowError('UNAUTHENTICATED', 'send "authorization: Bearer <token>"');
+    }
+  }
+
+  async *handshake(requests: AsyncIterable<HandshakeRequest>, call: CallContext): AsyncGenerator<HandshakeResponse> {
+    const token = this.context.config.authToken;
+    for await (const request of requests) {
+      if (token !== undefined && !bearerMatches(call.headers.authorization, token)
+        && !secretEquals(Buffer.from(request.payload).toString('utf8'), token)) {
+        throw longbowError('UNAUTHENTICATED', 'send "authorization: Bearer <token>" or the token as handshake payload');
+      }
+      yield { protocolVersion: request.protocolVersion, payload: request.payload };
+    }
+  }
+
+  async *listFlights(criteria: { expression: Uint8Array }): AsyncGenerator<FlightInfo> {
+    const matches = parseCriteria(criteria.expression);
+    for (const dataset of this.context.store.list()) {
+      if (matches({ name: dataset.name, rows: dataset.rows })) yield flightInfo(dataset);
+    }
+  }
+
+  async getFlightInfo(descriptor: FlightDescriptor): Promise<FlightInfo> {
+    return flightInfo(this.context.store.get(datasetOf(descriptor)));
+  }
+
+  async pollFlightInfo(descriptor: FlightDescriptor) {
+    // Every flight is complete at once: no descriptor to poll again, progress 1.
+    return { info: flightInfo(this.context.store.get(datasetOf(descriptor))), progress: 1 };
+  }
+
+  async getSchema(descriptor: FlightDescriptor) {
+    return { schema: encapsulateSchema(this.context.store.get(datasetOf(descriptor)).schema) };
+  }
+
+  async *doGet(ticket: { ticket: Uint8Array }): AsyncGenerator<FlightData> {
+    const parsed = parseTicket(ticket.ticket);
+    if (parsed.kind === 'search') throw longbowError('NOT_IMPLEMENTED', 'vector search tickets');
+    const plan = planScan(this.context.store.get(parsed.dataset), parsed);
+    const encoder = new FlightDataEncoder(plan.schema);
+    yield encoder.schemaMessage();
+    for (const batch of plan.batches) yield* encoder.batchMessages(batch);
+  }
+
+  async *doPut(messages: AsyncIterable<FlightData>): AsyncGenerator<PutResult> {
+    const { store } = this.context;
+    const decoder = new FlightDataDecoder();
+    let dataset: string | undefined;
+    for await (const message of messages) {
+      const decoded = decoder.decode(message);
+      if (decoded.kind === 'schema') {
+        const name = dataset ?? datasetOf(decoded.descriptor);
+        store.checkSchema(name, decoded.schema);
+        store.ensure(name, decoded.schema);
+        dataset = name;
+      } else if (decoded.kind === 'batch') {
+        if (dataset === undefined) throw longbowError('MISSING_SCHEMA', 'a record batch arrived before the schema');
+        const result = await store.append(dataset, decoded.batch);
+        yield {
+          appMetadata: json({ dataset: result.dataset, rows: result.rows, total_rows: result.totalRows, seq: result.seq }),
+        };
+      }
+      // Dictionary batches are kept by the decoder; metadata-only messages carry nothing to store.
+    }
+    if (dataset === undefined) throw longbowError('MISSING_SCHEMA', 'the stream ended without a schema message');
+  }
+
+  async *doAction(action: { type: string; body: Uint8Array }): AsyncGenerator<FlightResult> {
+    const definition = findAction(action.type);
+    if (!definition) throw longbowError('UNKNOWN_ACTION', `"${action.type}" (ListActions shows the available actions)`);
+    for (const document of await definition.run(action.body, this.context)) yield { body: json(document) };
+  }
+
+  async *listActions(): AsyncGenerator<ActionType> {
+    for (const action of ACTIONS) yield { type: action.type, description: action.description };
+  }
+}
