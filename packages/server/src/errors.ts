@@ -29,10 +29,9 @@ export const ERRORS = {
   INVALID_ACTION_BODY: { status: GrpcStatus.INVALID_ARGUMENT, template: 'invalid action body: {0}', when: 'A DoAction body is not what the action expects.' },
   UNKNOWN_ACTION: { status: GrpcStatus.UNIMPLEMENTED, template: 'unknown action: {0}', when: 'DoAction with a type that ListActions does not list.' },
   UNIMPLEMENTED: { status: GrpcStatus.UNIMPLEMENTED, template: '{0} is not implemented by this server', when: 'An RPC this server does not offer (raised by the Flight layer).' },
-  NOT_IMPLEMENTED: { status: GrpcStatus.UNIMPLEMENTED, template: 'not implemented: {0}', when: 'A request uses a feature this server does not offer (e.g. CMD descriptors).' },
+  NOT_IMPLEMENTED: { status: GrpcStatus.UNIMPLEMENTED, template: 'not implemented: {0}', when: 'A request uses a feature this server does not offer yet (DoGet search tickets).' },
   MEMORY_LIMIT: { status: GrpcStatus.RESOURCE_EXHAUSTED, template: 'memory limit exceeded: {0}', when: 'Storing the batch would take memory use over LONGBOW_MAX_MEMORY; nothing of the batch is kept.' },
   UNAUTHENTICATED: { status: GrpcStatus.UNAUTHENTICATED, template: 'unauthenticated: {0}', when: 'LONGBOW_AUTH_TOKEN is set and the call has no or a wrong bearer token.' },
-  SHUTTING_DOWN: { status: GrpcStatus.UNAVAILABLE, template: 'server is shutting down: {0}', when: 'A write arrives after shutdown began; retry against the restarted server.' },
   INTERNAL: { status: GrpcStatus.INTERNAL, template: 'internal error', when: 'Anything unexpected; the details are in the server log, never in the reply.' },
 } as const satisfies Record<string, ErrorSpec>;
 

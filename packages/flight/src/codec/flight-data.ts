@@ -98,9 +98,14 @@ function writeBody(out: Uint8Array, position: number, body: Uint8Array | Scatter
     out.set(body, position);
     return;
   }
-  // Padding between chunks must be zero: the bytes are part of the message.
-  out.fill(0, position, position + body.byteLength);
-  for (const chunk of body.chunks) out.set(chunk.bytes, position + chunk.offset);
+  // Padding between and after chunks must be zero: the bytes are part of the message.
+  let written = 0;
+  for (const chunk of body.chunks) {
+    if (chunk.offset > written) out.fill(0, position + written, position + chunk.offset);
+    out.set(chunk.bytes, position + chunk.offset);
+    written = chunk.offset + chunk.bytes.byteLength;
+  }
+  if (body.byteLength > written) out.fill(0, position + written, position + body.byteLength);
 }
 
 /** Flattens a body into one contiguous buffer (copies only a scattered body). */

@@ -1,0 +1,404 @@
+"""Flight DoPut/DoGet throughput: Longbow against a same-run pyarrow (Arrow C++) anchor.
+
+    npm run bench                         # via scripts/bench.sh (creates .cache/venv)
+    BENCH_REPEAT=5 .cache/venv/bin/python bench/flight_throughput.py
+
+Both servers run as child processes on free 127.0.0.1 ports during the same run:
+  - ours:   node --import tsx packages/server/src/main.ts (LONGBOW_MAX_MEMORY=0)
+  - anchor: bench/anchor_server.py, a pyarrow flight.FlightServerBase keeping tables in memory
+
+Data: BENCH_ROWS (default 100,000) rows of `id` int64 and `vector` FixedSizeList<float32>[128],
+random with a fixed seed (~51 MB), in two layouts: one single batch, and 8192-row batches.
+
+For each layout and operation (DoPut, DoGet) each server gets one warm-up call, then
+BENCH_REPEAT (default 5) timed calls, interleaved ours/anchor/ours/anchor/... so that
+machine noise hits both alike. A figure is table.nbytes / 1e6 / median seconds (MB/s).
+On our server the dataset is dropped (drop_dataset) before every put, outside the timing;
+the anchor overwrites. Results: a table on stdout and .cache/bench/flight_throughput.json.
+
+Exit status is 0 whatever the ratio (targets are printed); non-zero only when the bench
+itself fails (a server does not start, a call fails, DoGet returns wrong data).
+"""
+from __future__ import annotations
+
+import atexit
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.flight as flight
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT_DIR = ROOT / ".cache" / "bench"
+OUT_JSON = OUT_DIR / "flight_throughput.json"
+
+ROWS = int(os.environ.get("BENCH_ROWS", "100000"))
+DIM = 128
+SEED = 42
+SMALL_BATCH_ROWS = 8192
+REPEAT = int(os.environ.get("BENCH_REPEAT", "5"))
+START_TIMEOUT_S = float(os.environ.get("BENCH_START_TIMEOUT", "60"))
+DATASET = "bench_throughput"
+
+TARGET_NOW = 0.8
+TARGET_GOAL = 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Child processes: started in their own process group, killed on every way out.
+
+_children: list[subprocess.Popen] = []
+
+
+def _set_pdeathsig() -> None:
+    """In the child before exec (Linux): get SIGTERM if the bench dies, even by SIGKILL."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except Exception:
+        pass
+
+
+def _spawn(args: list[str], **kwargs) -> subprocess.Popen:
+    preexec = _set_pdeathsig if sys.platform.startswith("linux") else None
+    proc = subprocess.Popen(args, start_new_session=True, preexec_fn=preexec, **kwargs)
+    _children.append(proc)
+    return proc
+
+
+def _stop_children() -> None:
+    for proc in _children:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + 10
+    for proc in _children:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+        if proc.stdin:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+    _children.clear()
+
+
+def _on_signal(signum, _frame) -> None:
+    # Turn SIGTERM/SIGHUP into an exception so `finally` blocks and atexit run.
+    raise SystemExit(128 + signum)
+
+
+atexit.register(_stop_children)
+signal.signal(signal.SIGTERM, _on_signal)
+if hasattr(signal, "SIGHUP"):
+    signal.signal(signal.SIGHUP, _on_signal)
+
+
+def _wait_for(predicate: Callable[[], object], proc: subprocess.Popen, what: str, log: Path):
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-4000:] if log.exists() else ""
+            raise RuntimeError(f"{what} exited with status {proc.returncode} before listening:\n{tail}")
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not start listening within {START_TIMEOUT_S:.0f} s (log: {log})")
+
+
+def start_longbow(workdir: Path) -> int:
+    log = OUT_DIR / "longbow-server.log"
+    data = workdir / "longbow-data"
+    data.mkdir()
+    env = dict(os.environ)
+    env.update({
+        "LONGBOW_LISTEN_ADDR": "127.0.0.1:0",
+        "LONGBOW_META_ADDR": "127.0.0.1:0",
+        "LONGBOW_DATA_PATH": str(data),
+        "LONGBOW_MAX_MEMORY": "0",
+    })
+    with open(log, "wb") as out:
+        proc = _spawn(["node", "--import", "tsx", "packages/server/src/main.ts"], cwd=ROOT, env=env,
+                      stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+
+    def port() -> int | None:
+        for line in log.read_text(errors="replace").splitlines():
+            if '"Longbow listening"' not in line:
+                continue
+            try:
+                addr = json.loads(line)["data_addr"]
+            except (ValueError, KeyError):
+                match = re.search(r'"data_addr":"[^"]*:(\d+)"', line)
+                return int(match.group(1)) if match else None
+            return int(addr.rsplit(":", 1)[1])
+        return None
+
+    return _wait_for(port, proc, "Longbow server", log)
+
+
+def start_anchor() -> int:
+    log = OUT_DIR / "anchor-server.log"
+    with open(log, "wb") as err:
+        # stdin stays a pipe we never write: the anchor exits when it sees EOF (bench gone).
+        proc = _spawn([sys.executable, str(ROOT / "bench" / "anchor_server.py")], cwd=ROOT,
+                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
+    line = {}
+
+    def port() -> int | None:
+        # One line {"port": N} on stdout once the server is bound.
+        if not line:
+            raw = proc.stdout.readline()
+            if raw:
+                line.update(json.loads(raw))
+        return line.get("port")
+
+    return _wait_for(port, proc, "anchor server", log)
+
+
+# ---------------------------------------------------------------------------------------------
+# Data and calls.
+
+def make_table(rows: int) -> pa.Table:
+    rng = np.random.default_rng(SEED)
+    ids = pa.array(np.arange(rows, dtype=np.int64))
+    flat = pa.array(rng.random(rows * DIM, dtype=np.float32))
+    vectors = pa.FixedSizeListArray.from_arrays(flat, DIM)
+    return pa.Table.from_arrays([ids, vectors], names=["id", "vector"])
+
+
+def layouts(table: pa.Table) -> dict[str, pa.Table]:
+    single = table.combine_chunks()
+    batches = single.to_batches(max_chunksize=SMALL_BATCH_ROWS)
+    return {
+        "single 100k-row batch" if ROWS == 100_000 else f"single {ROWS}-row batch": single,
+        f"{SMALL_BATCH_ROWS}-row batches": pa.Table.from_batches(batches, schema=single.schema),
+    }
+
+
+class Target:
+    def __init__(self, name: str, port: int, drops: bool) -> None:
+        self.name = name
+        self.client = flight.FlightClient(f"grpc://127.0.0.1:{port}")
+        self.client.wait_for_available(timeout=START_TIMEOUT_S)
+        self.drops = drops
+        self.last_get_batches = 0
+
+    def drop(self) -> None:
+        try:
+            for _ in self.client.do_action(flight.Action("drop_dataset", DATASET.encode())):
+                pass
+        except KeyError:
+            # pyarrow maps NOT_FOUND to ArrowKeyError (a KeyError): expected before the first put.
+            pass
+
+    def put(self, table: pa.Table) -> float:
+        """Times one DoPut: write every batch, done_writing, read all PutResults, close."""
+        if self.drops:
+            self.drop()
+        descriptor = flight.FlightDescriptor.for_path(DATASET)
+        start = time.perf_counter()
+        writer, reader = self.client.do_put(descriptor, table.schema)
+        writer.write_table(table)
+        writer.done_writing()
+        while reader.read() is not None:
+            pass
+        writer.close()
+        return time.perf_counter() - start
+
+    def get(self, table: pa.Table, check: bool = False) -> float:
+        """Times one DoGet of the whole dataset (read_all); `check` also compares the data."""
+        start = time.perf_counter()
+        got = self.client.do_get(flight.Ticket(DATASET.encode())).read_all()
+        elapsed = time.perf_counter() - start
+        if got.num_rows != table.num_rows:
+            raise RuntimeError(f"{self.name}: DoGet returned {got.num_rows} rows, expected {table.num_rows}")
+        if check:
+            if not got.equals(table):
+                raise RuntimeError(f"{self.name}: DoGet returned different data than was put")
+            self.last_get_batches = got.column(0).num_chunks
+        return elapsed
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def measure(ours: Target, anchor: Target, call: Callable[[Target], float]) -> dict[str, list[float]]:
+    """One warm-up each, then REPEAT timed calls interleaved ours, anchor, ours, anchor, ..."""
+    call(ours)
+    call(anchor)
+    times: dict[str, list[float]] = {"ours": [], "anchor": []}
+    for _ in range(REPEAT):
+        times["ours"].append(call(ours))
+        times["anchor"].append(call(anchor))
+    return times
+
+
+# ---------------------------------------------------------------------------------------------
+
+def main() -> int:
+    if REPEAT < 1:
+        raise SystemExit("BENCH_REPEAT must be >= 1")
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="longbow-bench-"))
+    targets: list[Target] = []
+    try:
+        table = make_table(ROWS)
+        tables = layouts(table)
+        nbytes = table.nbytes
+        print(f"data: {ROWS} rows, id int64 + vector FixedSizeList<float32>[{DIM}], "
+              f"{nbytes / 1e6:.1f} MB; {REPEAT} repetitions after 1 warm-up, interleaved", flush=True)
+
+        started = time.perf_counter()
+        ours = Target("ours", start_longbow(workdir), drops=True)
+        targets.append(ours)
+        anchor = Target("anchor", start_anchor(), drops=False)
+        targets.append(anchor)
+        print(f"servers up in {time.perf_counter() - started:.1f} s", flush=True)
+
+        rows = []
+        for layout, t in tables.items():
+            for op in ("DoPut", "DoGet"):
+                if op == "DoPut":
+                    times = measure(ours, anchor, lambda target: target.put(t))
+                else:
+                    # The last put left exactly one copy of `t` in both servers; check it once.
+                    ours.get(t, check=True)
+                    anchor.get(t, check=True)
+                    times = measure(ours, anchor, lambda target: target.get(t))
+                med = {who: statistics.median(ts) for who, ts in times.items()}
+                mbps = {who: nbytes / 1e6 / s for who, s in med.items()}
+                row = {
+                    "operation": op,
+                    "layout": layout,
+                    "batches": len(t.to_batches()),
+                    "ours_mb_s": round(mbps["ours"], 1),
+                    "anchor_mb_s": round(mbps["anchor"], 1),
+                    "ratio": round(mbps["ours"] / mbps["anchor"], 3),
+                    # Best (fastest) repetition, and max/min time: how noisy the row was.
+                    "ours_best_mb_s": round(nbytes / 1e6 / min(times["ours"]), 1),
+                    "anchor_best_mb_s": round(nbytes / 1e6 / min(times["anchor"]), 1),
+                    "ours_spread": round(max(times["ours"]) / min(times["ours"]), 2),
+                    "anchor_spread": round(max(times["anchor"]) / min(times["anchor"]), 2),
+                    "ours_seconds": [round(s, 5) for s in times["ours"]],
+                    "anchor_seconds": [round(s, 5) for s in times["anchor"]],
+                }
+                if op == "DoGet":
+                    row["ours_get_batches"] = ours.last_get_batches
+                    row["anchor_get_batches"] = anchor.last_get_batches
+                rows.append(row)
+                print(f"  {op:5} {layout:22} ours {row['ours_mb_s']:8.1f} MB/s  "
+                      f"anchor {row['anchor_mb_s']:8.1f} MB/s  ratio {row['ratio']:.2f}", flush=True)
+    finally:
+        for target in targets:
+            try:
+                target.close()
+            except Exception:
+                pass
+        _stop_children()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    print_table(rows)
+    write_json(rows, nbytes)
+    return 0
+
+
+def print_table(rows: list[dict]) -> None:
+    header = ("operation", "layout", "ours MB/s", "anchor MB/s", "ours/anchor", "spread ours/anchor")
+    body = [(r["operation"], r["layout"], f"{r['ours_mb_s']:.1f}", f"{r['anchor_mb_s']:.1f}",
+             f"{r['ratio']:.2f}", f"{r['ours_spread']:.1f}x / {r['anchor_spread']:.1f}x") for r in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
+    right = (False, False, True, True, True, True)
+
+    def fmt(cells) -> str:
+        return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right))
+
+    print()
+    print(fmt(header))
+    print("  ".join("-" * w for w in widths))
+    for cells in body:
+        print(fmt(cells))
+    print()
+    print(f"targets: ours/anchor >= {TARGET_NOW} now, >= {TARGET_GOAL} goal "
+          f"(MB = 1e6 bytes of table.nbytes; median of {REPEAT} after 1 warm-up; "
+          f"spread = slowest/fastest repetition)")
+    below = [r for r in rows if r["ratio"] < TARGET_NOW]
+    if below:
+        print("below the current target: " + "; ".join(f"{r['operation']} {r['layout']} ({r['ratio']:.2f})" for r in below))
+    else:
+        print("all rows meet the current target")
+    print(f"results: {OUT_JSON.relative_to(ROOT)}")
+
+
+def write_json(rows: list[dict], nbytes: int) -> None:
+    result = {
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "rows": ROWS,
+        "dim": DIM,
+        "table_nbytes": nbytes,
+        "repeat": REPEAT,
+        "warmup": 1,
+        "mb": "1e6 bytes of table.nbytes",
+        "targets": {"ratio_now": TARGET_NOW, "ratio_goal": TARGET_GOAL},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "pyarrow": pa.__version__,
+            "node": _node_version(),
+            "transport": "loopback 127.0.0.1, grpc",
+        },
+        "git": _git_state(),
+        "results": rows,
+    }
+    OUT_JSON.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def _git_state() -> dict:
+    """The commit measured, and whether the working tree had uncommitted source changes."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+    try:
+        return {"commit": git("rev-parse", "HEAD"), "dirty_files": git("status", "--porcelain", "--untracked-files=no").splitlines()}
+    except Exception:
+        return {}
+
+
+def _node_version() -> str:
+    try:
+        return subprocess.run(["node", "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+    except Exception:
+        return "unknown"
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        _stop_children()
+        print("\ninterrupted", file=sys.stderr)
+        sys.exit(130)
