@@ -5,6 +5,7 @@ tests must pass against any server that honours the contract.
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
@@ -60,6 +61,8 @@ class LongbowServer:
         child_env.update({
             "LONGBOW_LISTEN_ADDR": "127.0.0.1:0",
             "LONGBOW_META_ADDR": "127.0.0.1:0",
+            # Several servers run at once: no fixed port anywhere (ignored by servers without metrics).
+            "LONGBOW_METRICS_ADDR": "127.0.0.1:0",
             "LONGBOW_DATA_PATH": str(Path(self.data_dir) / "data"),
             "LONGBOW_LOG_LEVEL": "info",
         })
@@ -142,6 +145,14 @@ class LongbowServer:
 
     def cleanup(self) -> None:
         shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+@atexit.register
+def _kill_leftover_servers() -> None:
+    """Last resort (e.g. an interrupted run): no server outlives the test process."""
+    for instance in list(LongbowServer.running):
+        if instance.proc.poll() is None:
+            instance.proc.kill()
 
 
 # ---------------------------------------------------------------------------------------------

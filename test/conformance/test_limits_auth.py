@@ -100,12 +100,6 @@ def test_memory_limit_many_small_puts(sclient):
     action(sclient, "drop_dataset", name)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: packages/server/src/service/flight-service.ts doPut() calls store.ensure() on the "
-    "schema message, so a DoPut whose only batch is refused (memory limit) still leaves a new, empty "
-    "dataset behind (visible in ListFlights and get_stats); docs/errors.md: 'a failed write leaves "
-    "nothing behind'. Fix: when the stream fails before any batch of a dataset it created was stored, "
-    "remove that dataset again (or create it only when its first batch is applied)."))
 def test_memory_limit_on_new_dataset_leaves_nothing(sclient):
     name = unique_name("mem-new")
     before = stats(sclient)

@@ -229,18 +229,8 @@ def test_filter_on_dictionary_column(client, dataset, op, pivot, expected):
     assert got.column("color").to_pylist() == [COLOR[i] for i in expected]
 
 
-# --- filter bugs (see the report in the xfail reasons) ---------------------------------------
-
-JSON_INT_PRECISION = (
-    "server bug: packages/server/src/service/json-body.ts parses tickets with JSON.parse, so integer "
-    "filter values above 2^53 are rounded to the nearest double before store/filters.ts "
-    "bigintFilterValue() turns them into BigInt; int64 and timestamp[ns] filters compare against the "
-    "wrong value. Fix: parse integer literals losslessly (e.g. a JSON reader that keeps big integers "
-    "as BigInt/strings, such as lossless-json or a source-text reviver)."
-)
 
 
-@pytest.mark.xfail(reason=JSON_INT_PRECISION, strict=True)
 def test_timestamp_ns_integer_filter_full_precision(client, make_name):
     name = make_name("ns")
     base = 1_704_067_200_123_456_789
@@ -250,7 +240,6 @@ def test_timestamp_ns_integer_filter_full_precision(client, make_name):
     assert run_filter(client, name, [{"field": "ts", "op": "=", "value": base + 1}]) == [1]
 
 
-@pytest.mark.xfail(reason=JSON_INT_PRECISION, strict=True)
 def test_int64_filter_above_2_pow_53(client, make_name):
     name = make_name("big")
     table = pa.table({"id": pa.array([2**53 + i for i in range(4)], pa.int64())})
@@ -265,11 +254,6 @@ def test_int64_filter_above_2_pow_53_as_string(client, make_name):
     assert ids(get(client, {"name": name, "filters": [{"field": "id", "op": "=", "value": str(2**53 + 1)}]})) == [2**53 + 1]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: packages/server/src/store/filters.ts bigintFilterValue() converts ISO-8601 values "
-    "with Date.parse(), which keeps milliseconds only, so '...00.000003Z' on a timestamp[us] (or ns) "
-    "column is compared as '...00.000Z'. Fix: parse the fractional seconds digits of the ISO string "
-    "separately and add them in the column unit."))
 def test_timestamp_iso8601_sub_millisecond(client, make_name):
     name = make_name("us")
     base_us = BASE_S * 1_000_000
@@ -285,12 +269,6 @@ def kolkata_server(server_factory):
     return server_factory({"TZ": "Asia/Kolkata"}, label="tz-kolkata")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: packages/server/src/store/filters.ts bigintFilterValue() uses Date.parse(), which "
-    "reads an ISO-8601 date-time without offset in the server's local time zone; for a time-zone-naive "
-    "Arrow timestamp column the value must be read as UTC wall-clock time (the column's own "
-    "convention), so filter results change with the server's TZ. Fix: append 'Z' when the string has "
-    "a time but no offset (or parse it with an explicit UTC rule)."))
 def test_timestamp_iso8601_without_offset_ignores_server_time_zone(kolkata_server, make_name):
     name = make_name("tz")
     with kolkata_server.client() as connection:

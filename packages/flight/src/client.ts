@@ -186,13 +186,18 @@ export class FlightClient {
       shape.responseDeserialize, this.metadata(options), this.callOptions(options));
     const onAbort = () => call.cancel();
     options.signal?.addEventListener('abort', onAbort, { once: true });
+    // Resolved when the response side is finished, so a writer waiting for 'drain' lets go.
+    let stop!: () => void;
+    const stopped = new Promise<void>((resolve) => { stop = resolve; });
+    let finished = false;
     let writeError: unknown;
-    const writing = (async () => {
+    void (async () => {
       try {
         for await (const request of requests) {
-          if (!call.write(request)) await Promise.race([once(call, 'drain'), once(call, 'close')]);
+          if (finished) return;
+          if (!call.write(request)) await Promise.race([once(call, 'drain'), stopped]);
         }
-        call.end();
+        if (!finished) call.end();
       } catch (error) {
         writeError = error;
         call.cancel();
@@ -201,12 +206,14 @@ export class FlightClient {
     try {
       for await (const message of call as AsyncIterable<Res>) yield message;
     } catch (error) {
+      // A failing writer records its error before it cancels the call, so it is known here.
       if (writeError !== undefined) throw writeError;
       throw FlightError.fromGrpc(error);
     } finally {
+      finished = true;
+      stop();
       options.signal?.removeEventListener('abort', onAbort);
       call.cancel();
-      await writing;
     }
     if (writeError !== undefined) throw writeError;
   }

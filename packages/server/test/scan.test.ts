@@ -124,3 +124,29 @@ test('gather keeps values, nulls and vectors of the chosen rows', () => {
   assert.deepEqual([...mixed.getChild('flag')!], [true, false]);
   assert.deepEqual([...mixed.getChild('ts')!].map(Number), [4000, 7000]);
 });
+
+test('ISO-8601 filter times are exact to the nanosecond and UTC when no offset is given', async () => {
+  const { isoToEpochNanoseconds } = await import('../src/store/filters.ts');
+  assert.equal(isoToEpochNanoseconds('1970-01-01T00:00:00.000000003Z'), 3n);
+  assert.equal(isoToEpochNanoseconds('1970-01-01T00:00:01'), 1_000_000_000n);
+  assert.equal(isoToEpochNanoseconds('1970-01-01 01:00:00+01:00'), 0n);
+  assert.equal(isoToEpochNanoseconds('2024-01-06'), BigInt(Date.UTC(2024, 0, 6)) * 1_000_000n);
+  assert.equal(isoToEpochNanoseconds('2024-13-01'), undefined);
+  assert.equal(isoToEpochNanoseconds('yesterday'), undefined);
+});
+
+test('integers beyond 2^53 in JSON keep every digit', async () => {
+  const { parseJsonObject } = await import('../src/service/json-body.ts');
+  const parsed = parseJsonObject('{"filters":[{"field":"id","op":"=","value":9007199254740993}],"name":"a\\"9007199254740993"}');
+  assert.ok(parsed.ok);
+  const value = parsed.ok ? (parsed.value.filters as { value: unknown }[])[0].value : undefined;
+  assert.equal(value, '9007199254740993');
+  const batch = makeBatch(1);
+  const ids = new BigInt64Array([9007199254740993n]);
+  const dataset = new Dataset('big-ids', batch.schema);
+  dataset.append(new RecordBatch(batch.schema, makeData({ ...batch.data, type: batch.data.type, children: [makeData({ type: new Int64(), length: 1, data: ids }), ...batch.data.children.slice(1)] })));
+  const plan = planScan(dataset, { filters: parseFilters([{ field: 'id', op: '=', value }]) });
+  assert.equal([...plan.batches].reduce((sum, b) => sum + b.numRows, 0), 1);
+  const off = planScan(dataset, { filters: parseFilters([{ field: 'id', op: '=', value: 9007199254740992 }]) });
+  assert.equal([...off.batches].reduce((sum, b) => sum + b.numRows, 0), 0);
+});

@@ -89,10 +89,6 @@ export class FlightDataDecoder {
     if (message.bodyLength > body.byteLength) {
       throw malformed(`header announces a ${message.bodyLength}-byte body, got ${body.byteLength} bytes`);
     }
-    if (message.compression != null) {
-      throw new FlightError(GrpcStatus.UNIMPLEMENTED,
-        'compressed IPC bodies are not supported: send uncompressed record batches', 'COMPRESSION_UNSUPPORTED');
-    }
     if (message.isSchema()) {
       this.schema = message.header();
       this.dictionaries.clear();
@@ -125,6 +121,11 @@ export class FlightDataDecoder {
   }
 
   private loadColumns(header: RecordBatchHeader, body: Uint8Array, types: DataType[]): Data[] {
+    // The codec is declared on the batch header (Message.compression is never filled in).
+    if (header.compression != null) {
+      throw new FlightError(GrpcStatus.UNIMPLEMENTED,
+        'compressed IPC bodies are not supported: send uncompressed record batches', 'COMPRESSION_UNSUPPORTED');
+    }
     for (const region of header.buffers) {
       if (region.offset < 0 || region.length < 0 || region.offset + region.length > body.byteLength) {
         throw malformed(`buffer [${region.offset}, +${region.length}) lies outside the ${body.byteLength}-byte body`);

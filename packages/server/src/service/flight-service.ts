@@ -114,23 +114,26 @@ export class LongbowFlightService implements FlightHandlers {
     const { store } = this.context;
     const decoder = new FlightDataDecoder();
     let dataset: string | undefined;
+    let stored = 0;
     for await (const message of messages) {
       const decoded = decoder.decode(message);
       if (decoded.kind === 'schema') {
         const name = dataset ?? datasetOf(decoded.descriptor);
         store.checkSchema(name, decoded.schema);
-        store.ensure(name, decoded.schema);
         dataset = name;
       } else if (decoded.kind === 'batch') {
         if (dataset === undefined) throw longbowError('MISSING_SCHEMA', 'a record batch arrived before the schema');
         const result = await store.append(dataset, decoded.batch);
+        stored += 1;
         yield {
           appMetadata: json({ dataset: result.dataset, rows: result.rows, total_rows: result.totalRows, seq: result.seq }),
         };
       }
       // Dictionary batches are kept by the decoder; metadata-only messages carry nothing to store.
     }
-    if (dataset === undefined) throw longbowError('MISSING_SCHEMA', 'the stream ended without a schema message');
+    if (dataset === undefined || decoder.schema === null) throw longbowError('MISSING_SCHEMA', 'the stream ended without a schema message');
+    // A stream with a schema and no batches creates an empty dataset (pyarrow's write_table of an empty table).
+    if (stored === 0) store.ensure(dataset, decoder.schema);
   }
 
   async *doAction(action: { type: string; body: Uint8Array }): AsyncGenerator<FlightResult> {

@@ -70,14 +70,33 @@ function clearNulls(column: Data, mask: Uint8Array): void {
   for (let i = 0; i < column.length; i++) if (!column.getValid(i)) mask[i] = 0;
 }
 
-/** Milliseconds since the epoch in a timestamp column's unit. */
-function msToTimestampUnit(ms: number, unit: TimeUnit): bigint {
-  switch (unit) {
-    case TimeUnit.SECOND: return BigInt(Math.floor(ms / 1000));
-    case TimeUnit.MILLISECOND: return BigInt(ms);
-    case TimeUnit.MICROSECOND: return BigInt(ms) * 1000n;
-    case TimeUnit.NANOSECOND: return BigInt(ms) * 1_000_000n;
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+
+/**
+ * Nanoseconds since the epoch of an ISO-8601 time, exact to the nanosecond. A time without an
+ * offset is UTC (never the server's local zone), like the values of timezone-naive columns.
+ */
+export function isoToEpochNanoseconds(text: string): bigint | undefined {
+  const match = ISO_TIME.exec(text.trim());
+  if (!match) return undefined;
+  const [, year, month, day, hour = '0', minute = '0', second = '0', fraction = '', offset] = match;
+  const ms = Date.UTC(Number(year), Number(month) - 1, Number(day), Number(hour), Number(minute), Number(second));
+  if (Number.isNaN(ms) || Number(month) > 12 || Number(day) > 31 || Number(hour) > 23 || Number(minute) > 59 || Number(second) > 60) {
+    return undefined;
   }
+  let offsetMinutes = 0;
+  if (offset && offset.toUpperCase() !== 'Z') {
+    const digits = offset.replace(':', '');
+    offsetMinutes = (Number(digits.slice(1, 3)) * 60 + Number(digits.slice(3, 5) || '0')) * (digits[0] === '-' ? -1 : 1);
+  }
+  return (BigInt(ms) - BigInt(offsetMinutes) * 60_000n) * 1_000_000n + BigInt(fraction.padEnd(9, '0'));
+}
+
+/** Epoch nanoseconds in a timestamp column's unit (rounded down). */
+function nanosecondsToUnit(nanoseconds: bigint, unit: TimeUnit): bigint {
+  const divisor = { [TimeUnit.SECOND]: 1_000_000_000n, [TimeUnit.MILLISECOND]: 1_000_000n, [TimeUnit.MICROSECOND]: 1_000n, [TimeUnit.NANOSECOND]: 1n }[unit];
+  const quotient = nanoseconds / divisor;
+  return nanoseconds < 0n && quotient * divisor !== nanoseconds ? quotient - 1n : quotient;
 }
 
 function bigintFilterValue(filter: Filter, type: DataType): bigint {
@@ -85,8 +104,8 @@ function bigintFilterValue(filter: Filter, type: DataType): bigint {
   if (typeof value === 'number' && Number.isInteger(value)) return BigInt(value);
   if (typeof value === 'string' && /^-?\d+$/.test(value.trim())) return BigInt(value.trim());
   if (typeof value === 'string' && DataType.isTimestamp(type)) {
-    const ms = Date.parse(value);
-    if (!Number.isNaN(ms)) return msToTimestampUnit(ms, type.unit);
+    const nanoseconds = isoToEpochNanoseconds(value);
+    if (nanoseconds !== undefined) return nanosecondsToUnit(nanoseconds, type.unit);
   }
   throw longbowError('INVALID_FILTER', `value ${JSON.stringify(value)} for "${filter.field}" must be an integer${DataType.isTimestamp(type) ? ' or an ISO-8601 time' : ''}`);
 }

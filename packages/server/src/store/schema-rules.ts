@@ -103,13 +103,13 @@ function typeSignature(type: DataType): string {
   return String(type);
 }
 
-export type SchemaChange = 'same' | 'extends' | 'prefix';
+export type SchemaChange = 'same' | 'extends';
 
 /**
- * How `incoming` relates to the dataset's `current` schema: the same; `extends` (current plus
- * new nullable columns at the end: the dataset takes the new schema); or `prefix` (an older
- * writer without the newest nullable columns: rows get nulls there). Anything else throws
- * SCHEMA_MISMATCH naming the first difference.
+ * How `incoming` relates to the dataset's `current` schema: the same, or `extends` (current
+ * plus new nullable columns at the end: the dataset takes the new schema). Anything else,
+ * including a schema without the dataset's newest columns, throws SCHEMA_MISMATCH naming the
+ * first difference.
  */
 export function compareSchemas(current: Schema, incoming: Schema): SchemaChange {
   const common = Math.min(current.fields.length, incoming.fields.length);
@@ -123,14 +123,15 @@ export function compareSchemas(current: Schema, incoming: Schema): SchemaChange 
   if (currentMetric !== incomingMetric) {
     throw longbowError('SCHEMA_MISMATCH', `${METRIC_METADATA_KEY} is "${incomingMetric}", the dataset uses "${currentMetric}"`);
   }
-  if (incoming.fields.length === current.fields.length) return 'same';
-  const longer = incoming.fields.length > current.fields.length ? incoming : current;
-  for (let i = common; i < longer.fields.length; i++) {
-    const field = longer.fields[i];
+  if (incoming.fields.length < current.fields.length) {
+    const missing = current.fields.slice(incoming.fields.length).map((field) => `"${field.name}"`).join(', ');
+    throw longbowError('SCHEMA_MISMATCH', `missing column(s) ${missing} (send the dataset's full schema)`);
+  }
+  for (let i = common; i < incoming.fields.length; i++) {
+    const field = incoming.fields[i];
     if (!field.nullable) {
-      const side = longer === incoming ? 'new column' : 'missing column';
-      throw longbowError('SCHEMA_MISMATCH', `${side} "${fieldSignature(field)}" is not nullable (only nullable columns may be added at the end)`);
+      throw longbowError('SCHEMA_MISMATCH', `new column "${fieldSignature(field)}" is not nullable (only nullable columns may be added at the end)`);
     }
   }
-  return longer === incoming ? 'extends' : 'prefix';
+  return incoming.fields.length === current.fields.length ? 'same' : 'extends';
 }

@@ -86,18 +86,22 @@ export class Store {
     return dataset;
   }
 
-  /** Appends one batch: all-or-nothing. Throws SCHEMA_MISMATCH or MEMORY_LIMIT. */
+  /**
+   * Appends one batch: all-or-nothing. A new dataset comes into being with its first stored
+   * batch, so a refused batch leaves nothing behind. Throws SCHEMA_MISMATCH, INVALID_SCHEMA
+   * or MEMORY_LIMIT.
+   */
   async append(name: string, batch: RecordBatch): Promise<AppendResult> {
-    const dataset = this.ensure(name, batch.schema);
-    dataset.admitSchema(batch.schema);
+    this.checkSchema(name, batch.schema);
     const bytes = batchBytes(batch);
     this.reserve(bytes);
     try {
       // The write-ahead log hook goes here: persist before applying.
       this.sequence += 1;
       const seq = this.sequence;
-      // The dataset may have been dropped while the batch was being persisted.
+      // Another stream may have created, changed or dropped the dataset meanwhile: check again.
       const target = this.datasets.get(name) ?? this.ensure(name, batch.schema);
+      target.admitSchema(batch.schema);
       target.append(batch);
       this.usedBytes += bytes;
       return { dataset: name, rows: batch.numRows, totalRows: target.rows, seq };
