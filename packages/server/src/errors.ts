@@ -21,6 +21,7 @@ export const ERRORS = {
   SCHEMA_MISMATCH: { status: GrpcStatus.INVALID_ARGUMENT, template: 'schema mismatch: {0}', when: 'A DoPut schema differs from the dataset\'s, other than new nullable columns at the end.' },
   MISSING_SCHEMA: { status: GrpcStatus.INVALID_ARGUMENT, template: 'missing schema: {0}', when: 'A DoPut stream ends or sends data before its schema message.' },
   MALFORMED_FLIGHT_DATA: { status: GrpcStatus.INVALID_ARGUMENT, template: 'malformed FlightData: {0}', when: 'A FlightData message cannot be decoded or does not fit its schema.' },
+  MALFORMED_REQUEST: { status: GrpcStatus.INVALID_ARGUMENT, template: 'malformed request: {0}', when: 'A request message cannot be decoded, or a unary call sent no or several messages (raised by the Flight layer).' },
   COMPRESSION_UNSUPPORTED: { status: GrpcStatus.UNIMPLEMENTED, template: 'compressed IPC bodies are not supported: {0}', when: 'A record batch uses IPC body compression (LZ4/ZSTD).' },
   INVALID_TICKET: { status: GrpcStatus.INVALID_ARGUMENT, template: 'invalid ticket: {0}', when: 'A DoGet ticket is empty, bad JSON, or has unknown or mistyped fields.' },
   INVALID_FILTER: { status: GrpcStatus.INVALID_ARGUMENT, template: 'invalid filter: {0}', when: 'A filter names an unknown column or operator, or its value does not fit the column.' },
@@ -32,6 +33,7 @@ export const ERRORS = {
   NOT_IMPLEMENTED: { status: GrpcStatus.UNIMPLEMENTED, template: 'not implemented: {0}', when: 'A request uses a feature this server does not offer yet (DoGet search tickets).' },
   MEMORY_LIMIT: { status: GrpcStatus.RESOURCE_EXHAUSTED, template: 'memory limit exceeded: {0}', when: 'Storing the batch would take memory use over LONGBOW_MAX_MEMORY; nothing of the batch is kept.' },
   UNAUTHENTICATED: { status: GrpcStatus.UNAUTHENTICATED, template: 'unauthenticated: {0}', when: 'LONGBOW_AUTH_TOKEN is set and the call has no or a wrong bearer token.' },
+  SHUTTING_DOWN: { status: GrpcStatus.UNAVAILABLE, template: 'server is shutting down', when: 'A call arrives after shutdown began; retry against the restarted server (raised by the Flight layer).' },
   INTERNAL: { status: GrpcStatus.INTERNAL, template: 'internal error', when: 'Anything unexpected; the details are in the server log, never in the reply.' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -58,54 +58,79 @@ function bodyLength(body: Uint8Array | ScatteredBody): number {
   return body.byteLength;
 }
 
-/** Serializes FlightData into one buffer; the body is copied exactly once, into place. */
-export function encodeFlightData(data: FlightData): Buffer {
+/**
+ * FlightData serialized as pieces: `head` holds every field but the body's bytes (descriptor,
+ * header, metadata, the body's tag and length); `body` lists the body's bytes in order, zero
+ * padding included, without copying them. Transports that can write several buffers send
+ * these as they are; `encodeFlightData` joins them.
+ */
+export interface FlightDataParts {
+  head: Buffer;
+  body: Uint8Array[];
+  byteLength: number;
+}
+
+const ZERO_PADDING = new Uint8Array(64);
+
+function zeros(length: number): Uint8Array {
+  return length <= ZERO_PADDING.length ? ZERO_PADDING.subarray(0, length) : new Uint8Array(length);
+}
+
+function bodyPieces(body: Uint8Array | ScatteredBody): Uint8Array[] {
+  if (body instanceof Uint8Array) return body.byteLength > 0 ? [body] : [];
+  const pieces: Uint8Array[] = [];
+  let written = 0;
+  for (const chunk of body.chunks) {
+    if (chunk.offset > written) pieces.push(zeros(chunk.offset - written));
+    pieces.push(chunk.bytes);
+    written = chunk.offset + chunk.bytes.byteLength;
+  }
+  if (body.byteLength > written) pieces.push(zeros(body.byteLength - written));
+  return pieces;
+}
+
+export function flightDataParts(data: FlightData): FlightDataParts {
   const descriptor = data.flightDescriptor ? codecs.FlightDescriptor.encode(data.flightDescriptor) : undefined;
   const bodyBytes = bodyLength(data.dataBody);
-  let total = 0;
-  if (descriptor) total += fieldLength(FIELD_DESCRIPTOR, descriptor.byteLength);
-  if (data.dataHeader.byteLength > 0) total += fieldLength(FIELD_HEADER, data.dataHeader.byteLength);
-  if (data.appMetadata.byteLength > 0) total += fieldLength(FIELD_APP_METADATA, data.appMetadata.byteLength);
-  if (bodyBytes > 0) total += fieldLength(FIELD_BODY, bodyBytes);
+  let headLength = 0;
+  if (descriptor) headLength += fieldLength(FIELD_DESCRIPTOR, descriptor.byteLength);
+  if (data.dataHeader.byteLength > 0) headLength += fieldLength(FIELD_HEADER, data.dataHeader.byteLength);
+  if (data.appMetadata.byteLength > 0) headLength += fieldLength(FIELD_APP_METADATA, data.appMetadata.byteLength);
+  if (bodyBytes > 0) headLength += fieldLength(FIELD_BODY, bodyBytes) - bodyBytes;
 
-  const out = Buffer.allocUnsafe(total);
+  const head = Buffer.allocUnsafe(headLength);
   let position = 0;
   if (descriptor) {
-    position = writeFieldPrefix(out, position, FIELD_DESCRIPTOR, descriptor.byteLength);
-    out.set(descriptor, position);
+    position = writeFieldPrefix(head, position, FIELD_DESCRIPTOR, descriptor.byteLength);
+    head.set(descriptor, position);
     position += descriptor.byteLength;
   }
   if (data.dataHeader.byteLength > 0) {
-    position = writeFieldPrefix(out, position, FIELD_HEADER, data.dataHeader.byteLength);
-    out.set(data.dataHeader, position);
+    position = writeFieldPrefix(head, position, FIELD_HEADER, data.dataHeader.byteLength);
+    head.set(data.dataHeader, position);
     position += data.dataHeader.byteLength;
   }
   if (data.appMetadata.byteLength > 0) {
-    position = writeFieldPrefix(out, position, FIELD_APP_METADATA, data.appMetadata.byteLength);
-    out.set(data.appMetadata, position);
+    position = writeFieldPrefix(head, position, FIELD_APP_METADATA, data.appMetadata.byteLength);
+    head.set(data.appMetadata, position);
     position += data.appMetadata.byteLength;
   }
-  if (bodyBytes > 0) {
-    position = writeFieldPrefix(out, position, FIELD_BODY, bodyBytes);
-    writeBody(out, position, data.dataBody);
-    position += bodyBytes;
-  }
-  return out;
+  if (bodyBytes > 0) writeFieldPrefix(head, position, FIELD_BODY, bodyBytes);
+  return { head, body: bodyBytes > 0 ? bodyPieces(data.dataBody) : [], byteLength: headLength + bodyBytes };
 }
 
-function writeBody(out: Uint8Array, position: number, body: Uint8Array | ScatteredBody): void {
-  if (body instanceof Uint8Array) {
-    out.set(body, position);
-    return;
+/** Serializes FlightData into one buffer; the body is copied exactly once, into place. */
+export function encodeFlightData(data: FlightData): Buffer {
+  const parts = flightDataParts(data);
+  if (parts.body.length === 0) return parts.head;
+  const out = Buffer.allocUnsafe(parts.byteLength);
+  out.set(parts.head, 0);
+  let position = parts.head.byteLength;
+  for (const piece of parts.body) {
+    out.set(piece, position);
+    position += piece.byteLength;
   }
-  // Padding between and after chunks must be zero: the bytes are part of the message.
-  let written = 0;
-  for (const chunk of body.chunks) {
-    if (chunk.offset > written) out.fill(0, position + written, position + chunk.offset);
-    out.set(chunk.bytes, position + chunk.offset);
-    written = chunk.offset + chunk.bytes.byteLength;
-  }
-  if (body.byteLength > written) out.fill(0, position + written, position + body.byteLength);
+  return out;
 }
 
 /** Flattens a body into one contiguous buffer (copies only a scattered body). */
