@@ -8,7 +8,7 @@ It listens on a free 127.0.0.1 port and prints one line `{"port": N}` to stdout 
 then serves until SIGTERM/SIGINT (or until its stdin is closed, so it never outlives the bench).
 
 DoPut reads the whole stream (read_all) and stores it under the PATH descriptor's first
-component, overwriting any previous table; DoGet with ticket = dataset name streams it back
+component (the bench puts every table under a new name, so all are kept); DoGet with ticket = dataset name streams it back
 as a RecordBatchStream (batches as they were put). DoAction `drop_dataset` is accepted too.
 """
 from __future__ import annotations

@@ -13,8 +13,9 @@ random with a fixed seed (~51 MB), in two layouts: one single batch, and 8192-ro
 For each layout and operation (DoPut, DoGet) each server gets one warm-up call, then
 BENCH_REPEAT (default 5) timed calls, interleaved ours/anchor/ours/anchor/... so that
 machine noise hits both alike. A figure is table.nbytes / 1e6 / median seconds (MB/s).
-On our server the dataset is dropped (drop_dataset) before every put, outside the timing;
-the anchor overwrites. Results: a table on stdout and .cache/bench/flight_throughput.json.
+Both servers keep everything they receive: every put goes to a new dataset name, so neither
+can reuse the memory of an earlier put (a store that drops or overwrites between puts would
+measure allocator reuse, not ingest). DoGet reads the dataset of the latest put. Results: a table on stdout and .cache/bench/flight_throughput.json.
 
 Exit status is 0 whatever the ratio (targets are printed); non-zero only when the bench
 itself fails (a server does not start, a call fails, DoGet returns wrong data).
@@ -201,26 +202,19 @@ def layouts(table: pa.Table) -> dict[str, pa.Table]:
 
 
 class Target:
-    def __init__(self, name: str, port: int, drops: bool) -> None:
+    def __init__(self, name: str, port: int) -> None:
         self.name = name
         self.client = flight.FlightClient(f"grpc://127.0.0.1:{port}")
         self.client.wait_for_available(timeout=START_TIMEOUT_S)
-        self.drops = drops
+        self.puts = 0
+        self.dataset = DATASET
         self.last_get_batches = 0
 
-    def drop(self) -> None:
-        try:
-            for _ in self.client.do_action(flight.Action("drop_dataset", DATASET.encode())):
-                pass
-        except KeyError:
-            # pyarrow maps NOT_FOUND to ArrowKeyError (a KeyError): expected before the first put.
-            pass
-
     def put(self, table: pa.Table) -> float:
-        """Times one DoPut: write every batch, done_writing, read all PutResults, close."""
-        if self.drops:
-            self.drop()
-        descriptor = flight.FlightDescriptor.for_path(DATASET)
+        """Times one DoPut to a new dataset: write every batch, done_writing, read all PutResults, close."""
+        self.puts += 1
+        self.dataset = f"{DATASET}-{self.puts}"
+        descriptor = flight.FlightDescriptor.for_path(self.dataset)
         start = time.perf_counter()
         writer, reader = self.client.do_put(descriptor, table.schema)
         writer.write_table(table)
@@ -233,7 +227,7 @@ class Target:
     def get(self, table: pa.Table, check: bool = False) -> float:
         """Times one DoGet of the whole dataset (read_all); `check` also compares the data."""
         start = time.perf_counter()
-        got = self.client.do_get(flight.Ticket(DATASET.encode())).read_all()
+        got = self.client.do_get(flight.Ticket(self.dataset.encode())).read_all()
         elapsed = time.perf_counter() - start
         if got.num_rows != table.num_rows:
             raise RuntimeError(f"{self.name}: DoGet returned {got.num_rows} rows, expected {table.num_rows}")
@@ -274,9 +268,9 @@ def main() -> int:
               f"{nbytes / 1e6:.1f} MB; {REPEAT} repetitions after 1 warm-up, interleaved", flush=True)
 
         started = time.perf_counter()
-        ours = Target("ours", start_longbow(workdir), drops=True)
+        ours = Target("ours", start_longbow(workdir))
         targets.append(ours)
-        anchor = Target("anchor", start_anchor(), drops=False)
+        anchor = Target("anchor", start_anchor())
         targets.append(anchor)
         print(f"servers up in {time.perf_counter() - started:.1f} s", flush=True)
 

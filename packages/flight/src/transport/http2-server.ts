@@ -17,6 +17,9 @@ import type { TransportOptions, TransportServer } from './transport.ts';
 
 const { HTTP2_HEADER_PATH, HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE } = http2.constants;
 
+/** Decoded request messages held before the stream is paused (backpressure on the client). */
+const QUEUED_MESSAGES_MAX = 4;
+
 function splitAddress(address: string): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(address);
   if (!match) throw new Error(`bad listen address "${address}" (expected host:port)`);
@@ -208,16 +211,52 @@ export class Http2Transport implements TransportServer {
     }
   }
 
-  /** Decoded request messages as they arrive; reading pauses while the handler is busy. */
+  /**
+   * Decoded request messages as they arrive. The stream stays in flowing mode (a paused
+   * Http2Stream holds back HTTP/2 window updates and throttles the sender to its 16 KiB
+   * buffer); it is paused only while QUEUED_MESSAGES_MAX decoded messages wait for the handler.
+   */
   private async *requests(shape: MethodShape, call: Http2Call, reader: GrpcMessageReader): AsyncGenerator<unknown> {
-    const chunks = call.stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
-    for await (const chunk of chunks) {
-      for (const message of reader.push(chunk)) {
-        if (call.controller.signal.aborted) return;
-        yield this.decode(shape, message);
+    const { stream } = call;
+    const queue: unknown[] = [];
+    let failure: unknown;
+    let ended = false;
+    let wake: (() => void) | undefined;
+    const notify = () => { const resume = wake; wake = undefined; resume?.(); };
+    const onData = (chunk: Buffer) => {
+      try {
+        for (const message of reader.push(chunk)) queue.push(this.decode(shape, message));
+      } catch (error) {
+        failure ??= error;
       }
+      if (queue.length >= QUEUED_MESSAGES_MAX || failure !== undefined) stream.pause();
+      notify();
+    };
+    const onEnd = () => { ended = true; notify(); };
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+    stream.once('close', onEnd);
+    try {
+      for (;;) {
+        if (queue.length > 0) {
+          const message = queue.shift();
+          if (queue.length < QUEUED_MESSAGES_MAX && failure === undefined && stream.isPaused()) stream.resume();
+          yield message;
+          continue;
+        }
+        if (failure !== undefined) throw failure;
+        if (call.controller.signal.aborted) return;
+        if (ended) {
+          if (!reader.idle) throw malformedRequest('the request stream ended inside a message');
+          return;
+        }
+        await new Promise<void>((resolve) => { wake = resolve; });
+      }
+    } finally {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('close', onEnd);
     }
-    if (!reader.idle) throw malformedRequest('the request stream ended inside a message');
   }
 
   private decode(shape: MethodShape, message: Uint8Array): unknown {
