@@ -14,7 +14,7 @@ import {
 } from 'apache-arrow';
 import {
   alignTo8, commandDescriptor, contiguousBody, decodeEncapsulatedSchema, decodeFlightData, DescriptorType,
-  encapsulateSchema, encodeFlightData, encodeRecordBatches, FlightDataDecoder, FlightDataEncoder, pathDescriptor,
+  encapsulateSchema, encodeFlightData, encodeRecordBatches, FlightDataDecoder, FlightDataEncoder, flightDataParts, pathDescriptor,
   schemaHeader, type FlightData, type ScatteredBody,
 } from '../src/index.ts';
 import {
@@ -60,8 +60,10 @@ function fixedSizeList(n: number, size: number, child: Float32 | Uint8): Column 
   for (let i = 0; i < values.length; i++) values[i] = child instanceof Float32 ? (i % 1000) * 0.25 - 100 : i % 251;
   const valid = Array.from({ length: n }, (_, i) => i % 11 !== 3);
   const nullCount = valid.filter((v) => !v).length;
-  const childData = makeData({ type: child, length: n * size, nullCount: 0, data: values });
-  const type = new FixedSizeList(size, new Field('item', child, true));
+  const childData = child instanceof Float32
+    ? makeData({ type: child, length: n * size, nullCount: 0, data: values as Float32Array })
+    : makeData({ type: child, length: n * size, nullCount: 0, data: values as Uint8Array });
+  const type: FixedSizeList = new FixedSizeList(size, new Field('item', child, true));
   const data = makeData({ type, length: n, nullCount, nullBitmap: nullCount ? bitmap(valid) : null, child: childData });
   return { vector: new Vector([data]) };
 }
@@ -705,6 +707,27 @@ describe('bodies and schemas', () => {
     assert.equal(contiguousBody(plain), plain, 'a contiguous body is returned as is');
   });
 
+  test('flightDataParts: head + body pieces equal encodeFlightData, chunks are not copied', () => {
+    const body: ScatteredBody = {
+      byteLength: 32,
+      chunks: [{ offset: 0, bytes: Uint8Array.of(1, 2, 3) }, { offset: 8, bytes: Uint8Array.of(4, 5, 6, 7, 8, 9, 10, 11, 12) }],
+    };
+    const message: FlightData = { flightDescriptor: pathDescriptor('p'), dataHeader: Uint8Array.of(9, 9), appMetadata: utf8('m'), dataBody: body };
+    const parts = flightDataParts(message);
+    const joined = Buffer.concat([parts.head, ...parts.body]);
+    assert.equal(parts.byteLength, joined.byteLength);
+    assert.ok(joined.equals(encodeFlightData(message)));
+    assert.ok(parts.body.includes(body.chunks[0].bytes) && parts.body.includes(body.chunks[1].bytes), 'chunks are passed by reference');
+    for (const piece of parts.body) {
+      if (!body.chunks.some((c) => c.bytes === piece)) assert.ok(piece.every((b) => b === 0), 'padding pieces are zero');
+    }
+    const decoded = decodeFlightData(joined);
+    assert.deepEqual([...(decoded.dataBody as Uint8Array)], [...contiguousBody(body)]);
+    const empty = flightDataParts({ dataHeader: EMPTY, appMetadata: utf8('x'), dataBody: EMPTY });
+    assert.equal(empty.body.length, 0);
+    assert.equal(empty.byteLength, empty.head.byteLength);
+  });
+
   test('encoded batch bodies equal their contiguous form, padding included', () => {
     const batch = batchOfColumns(allTypes(13));
     const encoder = new FlightDataEncoder(batch.schema);
@@ -743,6 +766,37 @@ describe('bodies and schemas', () => {
     const big = new Uint8Array(bytes.byteLength + 3);
     big.set(bytes, 3);
     assert.equal(decodeEncapsulatedSchema(big.subarray(3)).fields[0].name, 'x');
+  });
+});
+
+describe('test helpers are not vacuous', () => {
+  const base = allTypes(20);
+  const batch = batchOfColumns(base);
+
+  test('assertBatchEqual accepts an identical batch and rejects any single difference', () => {
+    assertBatchEqual(batchOfColumns(allTypes(20)), batch);
+    const mutations: Record<string, (columns: Record<string, Column>) => void> = {
+      'one int32 value': (c) => { (c.int32.vector.data[0].values as Int32Array)[4] += 1; },
+      'one validity bit': (c) => { c.int8.vector.data[0].nullBitmap![0] ^= 1; },
+      'one float in a FixedSizeList': (c) => { (c.fsl_f32_128.vector.data[0].children[0].values as Float32Array)[1000] += 0.5; },
+      'one utf8 byte': (c) => { c.utf8.vector.data[0].values[0] ^= 1; },
+      'one dictionary index': (c) => { (c.dictionary.vector.data[0].values as Int32Array)[0] = 1; },
+      'one nanosecond': (c) => { (c.timestamp_ns_utc.vector.data[0].values as BigInt64Array)[0] += 1n; },
+    };
+    for (const [name, mutate] of Object.entries(mutations)) {
+      const columns = allTypes(20);
+      mutate(columns);
+      assert.throws(() => assertBatchEqual(batchOfColumns(columns), batch), assert.AssertionError, name);
+    }
+    assert.throws(() => assertBatchEqual(batch.slice(0, 19), batch), assert.AssertionError, 'row count');
+  });
+
+  test('assertValues compares NaN, -0 and bigints exactly', () => {
+    const v = vectorFromArray([NaN, -0, 1], new Float64());
+    assertValues(v, [NaN, -0, 1], 'exact');
+    assert.throws(() => assertValues(v, [NaN, 0, 1], 'zero sign'), assert.AssertionError);
+    const w = vectorFromArray([2n ** 63n - 1n], new Int64());
+    assert.throws(() => assertValues(w, [2n ** 63n - 2n], 'bigint'), assert.AssertionError);
   });
 });
 

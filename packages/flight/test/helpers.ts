@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import {
-  Data, Field, makeData, RecordBatch, Schema, Struct, Vector, type DataType,
+  Data, DataType, Field, makeData, RecordBatch, Schema, Struct, Vector,
 } from 'apache-arrow';
 import {
   FlightDataDecoder, FlightDataEncoder, contiguousBody, decodeFlightData, encodeFlightData,
@@ -98,6 +98,29 @@ export function show(value: unknown): string {
   return JSON.stringify(value, (_, v) => (typeof v === 'bigint' ? `${v}n` : v instanceof Vector || ArrayBuffer.isView(v) ? show(v) : v)) ?? String(value);
 }
 
+function isFixedWidth(type: DataType): boolean {
+  return DataType.isInt(type) || DataType.isFloat(type) || DataType.isDate(type) || DataType.isTime(type)
+    || DataType.isTimestamp(type) || DataType.isDuration(type) || DataType.isDecimal(type)
+    || DataType.isInterval(type) || DataType.isFixedSizeBinary(type);
+}
+
+/**
+ * The stored value of slot `index` of a fixed-width vector, as a typed-array view. `get()` is
+ * lossy for some types (timestamps in nanoseconds come back as milliseconds).
+ */
+function rawSlot(vector: Vector, index: number): ArrayBufferView {
+  let i = index;
+  for (const data of vector.data) {
+    if (i < data.length) {
+      // Data.slice() slices the values buffer itself (data.offset only applies to bitmaps/offsets).
+      const values = data.values as unknown as Uint8Array;
+      return values.subarray(i * data.stride, (i + 1) * data.stride);
+    }
+    i -= data.length;
+  }
+  throw new RangeError(`index ${index} out of range`);
+}
+
 /** Asserts that two vectors hold the same logical values (validity included). */
 export function assertVectorEqual(actual: Vector, expected: Vector, label: string): void {
   assert.equal(String(actual.type), String(expected.type), `${label}: type`);
@@ -108,6 +131,11 @@ export function assertVectorEqual(actual: Vector, expected: Vector, label: strin
     const a = actual.get(i);
     const e = expected.get(i);
     if (!sameValue(a, e)) assert.fail(`${label}[${i}]: ${show(a)} != ${show(e)}`);
+    if (isFixedWidth(expected.type) && expected.isValid(i)) {
+      const rawA = rawSlot(actual, i);
+      const rawE = rawSlot(expected, i);
+      if (!sameValue(rawA, rawE)) assert.fail(`${label}[${i}]: stored ${show(rawA)} != ${show(rawE)}`);
+    }
   }
 }
 
@@ -184,9 +212,6 @@ export function kinds(decoded: DecodedFlightData[]): string[] {
   return decoded.map((d) => d.kind);
 }
 
-export function typeName(type: DataType): string {
-  return String(type);
-}
 
 export function utf8(text: string): Uint8Array {
   return new TextEncoder().encode(text);

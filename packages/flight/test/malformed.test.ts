@@ -529,15 +529,28 @@ describe('IPC layer (FlightDataDecoder)', () => {
     });
   });
 
-  test('a compressed record batch body is refused as UNIMPLEMENTED', {
-    todo: 'ipc.ts checks message.compression, which apache-arrow never sets on decoded messages; compression lives on the RecordBatch header',
-  }, () => {
+  // Regression test: ipc.ts at a3b8579 checked Message.compression, which apache-arrow never
+  // fills in on decoded messages, so compressed bodies were read as if uncompressed.
+  test('a compressed record batch body is refused as UNIMPLEMENTED', () => {
     const { body, regions } = layout(null, i32(1, 2, 3));
     const header = recordBatchHeader(3, [[3, 0]], regions, body.byteLength, new BodyCompression(0 /* LZ4_FRAME */));
     // The header really carries the compression (decoded through apache-arrow).
     const decodedHeader = Message.decode(header).header() as RecordBatchHeader;
     assert.equal(decodedHeader.compression?.type, 0);
     assert.throws(() => decodeStream(schemaMessage(new Field('v', new Int32(), true)), message(header, body)),
+      (error) => checkMalformed(error, 'compressed IPC bodies are not supported', GrpcStatus.UNIMPLEMENTED));
+    // Control: the same header without compression decodes.
+    const plain = recordBatchHeader(3, [[3, 0]], regions, body.byteLength);
+    assert.equal(decodedBatch(schemaMessage(new Field('v', new Int32(), true)), message(plain, body)).numRows, 3);
+  });
+
+  test('a compressed dictionary batch body is refused as UNIMPLEMENTED', () => {
+    const field = new Field('d', new Dictionary(new Utf8(), new Int32(), 0), true);
+    const { body, regions } = layout(null, i32(0, 1), text('a'));
+    const data = new RecordBatchHeader(1, [new FieldNode(1, 0)], regions.map(([o, l]) => new BufferRegion(o, l)),
+      new BodyCompression(1 /* ZSTD */));
+    const header = Message.encode(Message.from(new DictionaryBatchHeader(data, 0, false), body.byteLength));
+    assert.throws(() => decodeStream(schemaMessage(field), message(header, body)),
       (error) => checkMalformed(error, 'compressed IPC bodies are not supported', GrpcStatus.UNIMPLEMENTED));
   });
 
