@@ -19,7 +19,7 @@ export const ERRORS = {
   DATASET_NOT_FOUND: { status: GrpcStatus.NOT_FOUND, template: 'dataset not found: {0}', when: 'A ticket, descriptor or action names a dataset that does not exist.' },
   INVALID_SCHEMA: { status: GrpcStatus.INVALID_ARGUMENT, template: 'invalid schema: {0}', when: 'A new dataset\'s schema breaks a schema rule (vector or id column type, metric).' },
   SCHEMA_MISMATCH: { status: GrpcStatus.INVALID_ARGUMENT, template: 'schema mismatch: {0}', when: 'A DoPut schema differs from the dataset\'s, other than new nullable columns at the end.' },
-  MISSING_SCHEMA: { status: GrpcStatus.INVALID_ARGUMENT, template: 'missing schema: {0}', when: 'A DoPut stream ends or sends data before its schema message.' },
+  MISSING_SCHEMA: { status: GrpcStatus.INVALID_ARGUMENT, template: 'missing schema: {0}', when: 'A DoPut stream ends without a schema message (a batch before the schema is MALFORMED_FLIGHT_DATA).' },
   MALFORMED_FLIGHT_DATA: { status: GrpcStatus.INVALID_ARGUMENT, template: 'malformed FlightData: {0}', when: 'A FlightData message cannot be decoded or does not fit its schema.' },
   MALFORMED_REQUEST: { status: GrpcStatus.INVALID_ARGUMENT, template: 'malformed request: {0}', when: 'A request message cannot be decoded, or a unary call sent no or several messages (raised by the Flight layer).' },
   COMPRESSION_UNSUPPORTED: { status: GrpcStatus.UNIMPLEMENTED, template: 'compressed IPC bodies are not supported: {0}', when: 'A record batch uses IPC body compression (LZ4/ZSTD).' },

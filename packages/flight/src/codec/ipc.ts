@@ -13,6 +13,13 @@ import {
   Message, RecordBatch as RecordBatchHeader, DictionaryBatch as DictionaryBatchHeader,
 } from 'apache-arrow/ipc/metadata/message';
 import { VectorLoader } from 'apache-arrow/visitor/vectorloader';
+import { ByteBuffer } from 'flatbuffers';
+import { Message as FbMessage } from 'apache-arrow/fb/message';
+import { MessageHeader as FbMessageHeader } from 'apache-arrow/fb/message-header';
+import { RecordBatch as FbRecordBatch } from 'apache-arrow/fb/record-batch';
+import { DictionaryBatch as FbDictionaryBatch } from 'apache-arrow/fb/dictionary-batch';
+import { Schema as FbSchema } from 'apache-arrow/fb/schema';
+import type { Field as FbField } from 'apache-arrow/fb/field';
 import { VectorAssembler } from 'apache-arrow/visitor/vectorassembler';
 import { FlightError, GrpcStatus } from '../errors.ts';
 import type { FlightData, FlightDescriptor, ScatteredBody } from '../protocol.ts';
@@ -60,10 +67,59 @@ export function decodeEncapsulatedSchema(bytes: Uint8Array): Schema {
   return message.header();
 }
 
+/** Bytes one entry of a flatbuffer vector takes at the least (FieldNode and Buffer are 16). */
+const FB_STRUCT_BYTES = 16;
+const FB_TABLE_OFFSET_BYTES = 4;
+
+/**
+ * apache-arrow trusts the counts in a header and allocates for them: a 200-byte header can
+ * claim two billion field nodes. Every count is checked against the header's size first.
+ */
+function checkHeaderCounts(header: Uint8Array): void {
+  const bytes = header.byteLength;
+  const message = FbMessage.getRootAsMessage(new ByteBuffer(header));
+  const type = message.headerType();
+  const tooMany = (count: number, entryBytes: number) => count * entryBytes > bytes;
+  const checkBatch = (batch: FbRecordBatch | null) => {
+    if (batch && (tooMany(batch.nodesLength(), FB_STRUCT_BYTES) || tooMany(batch.buffersLength(), FB_STRUCT_BYTES)
+      || tooMany(batch.variadicBufferCountsLength(), 8))) {
+      throw malformed('header claims more field nodes or buffers than it holds');
+    }
+  };
+  if (type === FbMessageHeader.RecordBatch) checkBatch(message.header(new FbRecordBatch()) as FbRecordBatch | null);
+  else if (type === FbMessageHeader.DictionaryBatch) {
+    const dictionary = message.header(new FbDictionaryBatch()) as FbDictionaryBatch | null;
+    if (!dictionary || !dictionary.data()) throw malformed('dictionary batch without data');
+    checkBatch(dictionary.data());
+  } else if (type === FbMessageHeader.Schema) {
+    const schema = message.header(new FbSchema()) as FbSchema | null;
+    if (!schema) throw malformed('schema message without a schema');
+    let budget = Math.floor(bytes / FB_TABLE_OFFSET_BYTES);
+    const visit = (count: number, get: (index: number) => FbField | null) => {
+      budget -= count;
+      if (budget < 0) throw malformed('schema claims more fields than it holds');
+      for (let i = 0; i < count; i++) {
+        const field = get(i);
+        if (field) visit(field.childrenLength(), (index) => field.children(index));
+      }
+    };
+    visit(schema.fieldsLength(), (index) => schema.fields(index));
+  }
+}
+
+/** Decodes a header fully (apache-arrow decodes lazily), so every failure is a malformed error here. */
 function decodeMessage(header: Uint8Array): Message {
   try {
-    return Message.decode(header);
+    checkHeaderCounts(header);
+    const type = FbMessage.getRootAsMessage(new ByteBuffer(header)).headerType();
+    if (type !== FbMessageHeader.Schema && type !== FbMessageHeader.DictionaryBatch && type !== FbMessageHeader.RecordBatch) {
+      throw malformed(`unsupported IPC message type ${FbMessageHeader[type] ?? type}`);
+    }
+    const message = Message.decode(header);
+    message.header();
+    return message;
   } catch (error) {
+    if (error instanceof FlightError) throw error;
     throw malformed(`unreadable IPC message header (${(error as Error).message})`);
   }
 }
@@ -145,7 +201,7 @@ export class FlightDataDecoder {
 
 /** Encodes record batches of one schema as FlightData messages. */
 export class FlightDataEncoder {
-  private readonly sentDictionaries = new Map<number, Data>();
+  private readonly sentDictionaries = new Map<number, { first: Data; chunks: number }>();
 
   constructor(readonly schema: Schema) {}
 
@@ -154,14 +210,22 @@ export class FlightDataEncoder {
     return { flightDescriptor: descriptor, dataHeader: schemaHeader(this.schema), appMetadata, dataBody: EMPTY };
   }
 
-  /** Dictionary messages the batch needs (not yet sent), then the batch itself. */
+  /**
+   * Dictionary messages the batch needs, then the batch itself. A dictionary not sent before is
+   * sent whole (chunk 0 as a replacement, further chunks as deltas); one that grew since it was
+   * sent (apache-arrow appends chunks) gets its new chunks as deltas.
+   */
   batchMessages(batch: RecordBatch, appMetadata: Uint8Array = EMPTY): FlightData[] {
     const out: FlightData[] = [];
     for (const [id, dictionary] of batch.dictionaries) {
-      const first = dictionary.data[0];
-      if (first === undefined || this.sentDictionaries.get(id) === first) continue;
-      out.push(this.dictionaryMessage(id, dictionary));
-      this.sentDictionaries.set(id, first);
+      const chunks = dictionary.data;
+      const sent = this.sentDictionaries.get(id);
+      const continues = sent !== undefined && sent.first === chunks[0] && sent.chunks <= chunks.length;
+      const start = continues ? sent.chunks : 0;
+      for (let index = start; index < chunks.length; index++) {
+        out.push(this.dictionaryMessage(id, chunks[index], index > 0));
+      }
+      if (chunks.length > 0) this.sentDictionaries.set(id, { first: chunks[0], chunks: chunks.length });
     }
     const { byteLength, nodes, bufferRegions, buffers, variadicBufferCounts } = VectorAssembler.assemble(batch);
     const header = new RecordBatchHeader(batch.numRows, nodes, bufferRegions, null, variadicBufferCounts);
@@ -173,10 +237,11 @@ export class FlightDataEncoder {
     return out;
   }
 
-  private dictionaryMessage(id: number, dictionary: Vector): FlightData {
-    const { byteLength, nodes, bufferRegions, buffers, variadicBufferCounts } = VectorAssembler.assemble(dictionary);
-    const data = new RecordBatchHeader(dictionary.length, nodes, bufferRegions, null, variadicBufferCounts);
-    const header = new DictionaryBatchHeader(data, id, false);
+  private dictionaryMessage(id: number, chunk: Data, isDelta: boolean): FlightData {
+    const vector = new Vector([chunk]);
+    const { byteLength, nodes, bufferRegions, buffers, variadicBufferCounts } = VectorAssembler.assemble(vector);
+    const data = new RecordBatchHeader(chunk.length, nodes, bufferRegions, null, variadicBufferCounts);
+    const header = new DictionaryBatchHeader(data, id, isDelta);
     return { dataHeader: Message.encode(Message.from(header, byteLength)), appMetadata: EMPTY, dataBody: scatter(byteLength, bufferRegions, buffers) };
   }
 }

@@ -36,6 +36,8 @@ export function validateData(data: Data, expectedLength: number): void {
     throw malformed(`${type} column has ${data.length} values where ${expectedLength} were expected`);
   }
   const end = data.offset + data.length;
+  if (data.nullCount > data.length) throw malformed(`${type} column has more nulls (${data.nullCount}) than values`);
+  if (DataType.isNull(type)) return; // no buffers: every value is null by definition
   if (data.nullCount > 0 && (data.nullBitmap === undefined || data.nullBitmap.byteLength * 8 < end)) {
     throw malformed(`${type} column validity bitmap is too short`);
   }
@@ -49,15 +51,17 @@ export function validateData(data: Data, expectedLength: number): void {
     checkOffsets(data, elementCount(data.values));
   } else if (DataType.isList(type) || DataType.isMap(type) || DataType.isLargeList(type)) {
     const child = data.children[0];
-    checkOffsets(data, child === undefined ? 0 : child.length);
-    if (child !== undefined) validateData(child, child.length);
+    if (child == null) throw malformed('list column has no child');
+    checkOffsets(data, child.length);
+    validateData(child, child.length);
   } else if (DataType.isFixedSizeList(type)) {
     const child = data.children[0];
-    if (child === undefined) throw malformed('fixed-size list column has no child');
+    if (child == null) throw malformed('fixed-size list column has no child');
     if (child.length < end * type.listSize) throw malformed(`${type} column child has too few values`);
     validateData(child, child.length);
   } else if (DataType.isStruct(type)) {
     for (const child of data.children) {
+      if (child == null) throw malformed('struct column is missing a child');
       if (child.length < end) throw malformed(`${type} column child is too short`);
       validateData(child, child.length);
     }

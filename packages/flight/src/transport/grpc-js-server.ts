@@ -3,16 +3,20 @@
  * received message once more than needed and each sent message once into its frame; the
  * node:http2 transport avoids both, and this one stays as the reference implementation.
  */
-import { once } from 'node:events';
 import type { Http2Server } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { Metadata } from '@grpc/grpc-js';
-import { ERROR_CODE_TRAILER, GrpcStatus } from '../errors.ts';
+import { ERROR_CODE_TRAILER, FlightError, GrpcStatus } from '../errors.ts';
 import { METHODS, SERVICE_PATH, type CallContext, type CallDispatcher, type CallStatus, type MethodShape } from '../dispatch.ts';
 import type { TransportOptions, TransportServer } from './transport.ts';
+import { drained } from './drain.ts';
 
-/** The FlightService definition for grpc-js, with our own (de)serializers. */
-export function flightServiceDefinition(): grpc.ServiceDefinition {
+/**
+ * The FlightService definition for grpc-js, with our own (de)serializers. With `rawRequests`
+ * (the server side) requests are handed over as bytes and decoded by the transport, because
+ * grpc-js turns any exception in a deserializer into INTERNAL.
+ */
+export function flightServiceDefinition(options: { rawRequests?: boolean } = {}): grpc.ServiceDefinition {
   const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const method of METHODS) {
     definition[method.name] = {
@@ -20,7 +24,7 @@ export function flightServiceDefinition(): grpc.ServiceDefinition {
       requestStream: method.requestStream,
       responseStream: method.responseStream,
       requestSerialize: (value: unknown) => method.request.encode(value),
-      requestDeserialize: (bytes: Buffer) => method.request.decode(bytes),
+      requestDeserialize: options.rawRequests ? (bytes: Buffer) => bytes : (bytes: Buffer) => method.request.decode(bytes),
       responseSerialize: (value: unknown) => method.response.encode(value),
       responseDeserialize: (bytes: Buffer) => method.response.decode(bytes),
       originalName: method.name,
@@ -53,11 +57,21 @@ function grpcStatus(status: CallStatus): Partial<grpc.StatusObject> {
   return { code: status.code, details: status.details, metadata };
 }
 
+function decodeRequest(shape: MethodShape, bytes: unknown): unknown {
+  try {
+    return shape.request.decode(bytes as Buffer);
+  } catch (error) {
+    if (error instanceof FlightError) throw error;
+    throw new FlightError(GrpcStatus.INVALID_ARGUMENT,
+      `malformed request: cannot decode ${shape.name} request (${(error as Error).message})`, 'MALFORMED_REQUEST');
+  }
+}
+
 /** The request stream; destroyOnReturn: false, or the iterator ends the response side too. */
-async function* requestsOf(call: AnyCall, signal: AbortSignal): AsyncGenerator<unknown> {
+async function* requestsOf(shape: MethodShape, call: AnyCall, signal: AbortSignal): AsyncGenerator<unknown> {
   for await (const message of call.iterator!({ destroyOnReturn: false })) {
     if (signal.aborted) return;
-    yield message;
+    yield decodeRequest(shape, message);
   }
 }
 
@@ -76,7 +90,7 @@ export class GrpcJsTransport implements TransportServer {
         ? (call: AnyCall) => this.handleStream(shape, call)
         : (call: AnyCall, callback: grpc.sendUnaryData<unknown>) => this.handleUnary(shape, call, callback);
     }
-    this.server.addService(flightServiceDefinition(), implementation);
+    this.server.addService(flightServiceDefinition({ rawRequests: true }), implementation);
   }
 
   async listen(address: string): Promise<number> {
@@ -101,7 +115,8 @@ export class GrpcJsTransport implements TransportServer {
 
   private context(shape: MethodShape, call: AnyCall): { context: CallContext; controller: AbortController } {
     const controller = new AbortController();
-    call.on('cancelled', () => controller.abort());
+    // grpc-js also emits 'cancelled' after a call's status went out: only a running call aborts.
+    call.on('cancelled', () => { if (!(call as { longbowDone?: boolean }).longbowDone) controller.abort(); });
     const context = { method: shape.name, headers: headersOf(call.metadata), peer: call.getPeer(), signal: controller.signal };
     return { context, controller };
   }
@@ -111,12 +126,17 @@ export class GrpcJsTransport implements TransportServer {
     const { context } = this.context(shape, call);
     const run = async () => {
       let response: unknown;
-      for await (const item of this.dispatcher.responses(shape, call.request, context)) response = item;
+      for await (const item of this.dispatcher.responses(shape, decodeRequest(shape, call.request), context)) response = item;
       return response;
     };
     run().then(
-      (response) => { this.dispatcher.finish(context, startNs, GrpcStatus.OK); callback(null, response); },
+      (response) => {
+        (call as { longbowDone?: boolean }).longbowDone = true;
+        this.dispatcher.finish(context, startNs, GrpcStatus.OK);
+        callback(null, response);
+      },
       (error: unknown) => {
+        (call as { longbowDone?: boolean }).longbowDone = true;
         const status = this.dispatcher.toStatus(error, context);
         this.dispatcher.finish(context, startNs, status.code);
         callback(grpcStatus(status), null);
@@ -127,15 +147,16 @@ export class GrpcJsTransport implements TransportServer {
   private handleStream(shape: MethodShape, call: AnyCall): void {
     const startNs = process.hrtime.bigint();
     const { context, controller } = this.context(shape, call);
-    const input = shape.requestStream ? requestsOf(call, controller.signal) : call.request;
     const run = async () => {
+      const input = shape.requestStream ? requestsOf(shape, call, controller.signal) : decodeRequest(shape, call.request);
       for await (const item of this.dispatcher.responses(shape, input, context)) {
         if (controller.signal.aborted) return;
-        if (!call.write!(item)) await Promise.race([once(call, 'drain'), once(controller.signal, 'abort')]);
+        if (!call.write!(item)) await drained(call, controller.signal);
       }
     };
     run().then(
       () => {
+        (call as { longbowDone?: boolean }).longbowDone = true;
         this.dispatcher.finish(context, startNs, controller.signal.aborted ? GrpcStatus.CANCELLED : GrpcStatus.OK);
         call.end!();
       },
@@ -144,6 +165,7 @@ export class GrpcJsTransport implements TransportServer {
           this.dispatcher.finish(context, startNs, GrpcStatus.CANCELLED);
           return;
         }
+        (call as { longbowDone?: boolean }).longbowDone = true;
         const status = this.dispatcher.toStatus(error, context);
         this.dispatcher.finish(context, startNs, status.code);
         call.emit('error', grpcStatus(status));

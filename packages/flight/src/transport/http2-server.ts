@@ -4,7 +4,6 @@
  * (from HTTP/2 frames into a buffer laid out so the FlightData body is 8-byte aligned) and
  * never copies a sent FlightData body (header and body pieces are written as they are).
  */
-import { once } from 'node:events';
 import * as http2 from 'node:http2';
 import { ERROR_CODE_TRAILER, FlightError, GrpcStatus } from '../errors.ts';
 import { flightDataParts } from '../codec/flight-data.ts';
@@ -14,6 +13,7 @@ import {
 import type { FlightData } from '../protocol.ts';
 import { GrpcMessageReader, encodeGrpcMessage, messagePrefix, parseGrpcTimeout } from './grpc-framing.ts';
 import type { TransportOptions, TransportServer } from './transport.ts';
+import { drained } from './drain.ts';
 
 const { HTTP2_HEADER_PATH, HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE } = http2.constants;
 
@@ -76,9 +76,7 @@ class Http2Call {
       const bytes = shape.response.encode(message);
       flushed = this.stream.write(Buffer.concat([messagePrefix(bytes.byteLength), bytes]));
     }
-    if (!flushed && !this.stream.destroyed) {
-      await Promise.race([once(this.stream, 'drain'), once(this.controller.signal, 'abort')]);
-    }
+    if (!flushed && !this.stream.destroyed) await drained(this.stream, this.controller.signal);
   }
 
   /** Ends the call with `status` (trailers, or a trailers-only response when nothing was sent). */

@@ -25,7 +25,7 @@ function namePredicate(filter: Filter): FlightPredicate {
 }
 
 function rowsPredicate(filter: Filter): FlightPredicate {
-  const value = typeof filter.value === 'string' ? Number(filter.value) : filter.value;
+  const value = typeof filter.value === 'string' && filter.value.trim() !== '' ? Number(filter.value) : filter.value;
   if (typeof value !== 'number' || !Number.isFinite(value)) throw longbowError('INVALID_CRITERIA', '"rows" filters need a number');
   switch (filter.op) {
     case 'eq': return (flight) => flight.rows === value;

@@ -34,11 +34,16 @@ export function datasetOf(descriptor: FlightDescriptor | undefined | null): stri
   return name;
 }
 
+/** The dataset name as ticket; a name that looks like JSON travels as a JSON ticket instead. */
+function ticketFor(name: string): Uint8Array {
+  return Buffer.from(name.trimStart().startsWith('{') ? JSON.stringify({ name }) : name, 'utf8');
+}
+
 function flightInfo(dataset: Dataset): FlightInfo {
   return {
     schema: encapsulateSchema(dataset.schema),
     flightDescriptor: { type: DescriptorType.PATH, cmd: EMPTY, path: [dataset.name] },
-    endpoint: [{ ticket: { ticket: Buffer.from(dataset.name, 'utf8') }, location: [], appMetadata: EMPTY }],
+    endpoint: [{ ticket: { ticket: ticketFor(dataset.name) }, location: [], appMetadata: EMPTY }],
     totalRecords: dataset.rows,
     totalBytes: dataset.bytes,
     ordered: true,
@@ -50,6 +55,15 @@ function bearerMatches(header: string | undefined, token: string): boolean {
   if (header === undefined) return false;
   const match = /^Bearer\s+(.+)$/i.exec(header.trim());
   return match !== null && secretEquals(match[1], token);
+}
+
+/** `authorization: Basic base64(user:password)` whose password is the token (pyarrow's authenticate_basic_token). */
+function basicMatches(header: string | undefined, token: string): boolean {
+  const match = header === undefined ? null : /^Basic\s+(.+)$/i.exec(header.trim());
+  if (!match) return false;
+  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon >= 0 && secretEquals(decoded.slice(colon + 1), token);
 }
 
 function secretEquals(given: string, expected: string): boolean {
@@ -70,15 +84,21 @@ export class LongbowFlightService implements FlightHandlers {
     }
   }
 
+  /**
+   * Echoes each request. With a token configured, the call must carry it: as the bearer header,
+   * as Basic credentials whose password is the token, or as the payload of every request.
+   */
   async *handshake(requests: AsyncIterable<HandshakeRequest>, call: CallContext): AsyncGenerator<HandshakeResponse> {
     const token = this.context.config.authToken;
+    const headerOk = token === undefined || bearerMatches(call.headers.authorization, token) || basicMatches(call.headers.authorization, token);
+    const refuse = () => longbowError('UNAUTHENTICATED', 'send "authorization: Bearer <token>" or the token as handshake payload');
+    let received = 0;
     for await (const request of requests) {
-      if (token !== undefined && !bearerMatches(call.headers.authorization, token)
-        && !secretEquals(Buffer.from(request.payload).toString('utf8'), token)) {
-        throw longbowError('UNAUTHENTICATED', 'send "authorization: Bearer <token>" or the token as handshake payload');
-      }
+      received += 1;
+      if (!headerOk && !secretEquals(Buffer.from(request.payload).toString('utf8'), token!)) throw refuse();
       yield { protocolVersion: request.protocolVersion, payload: request.payload };
     }
+    if (received === 0 && !headerOk) throw refuse();
   }
 
   async *listFlights(criteria: { expression: Uint8Array }): AsyncGenerator<FlightInfo> {

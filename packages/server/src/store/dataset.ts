@@ -44,18 +44,26 @@ export class Dataset {
   admitSchema(schema: Schema): Schema {
     const change = compareSchemas(this.currentSchema, schema);
     if (change === 'extends') {
-      schemaRoles(schema); // the added columns must not break a rule either
-      return schema;
+      // Keep the dataset's metadata (the metric) when a writer omits it.
+      const metadata = new Map([...this.currentSchema.metadata, ...schema.metadata]);
+      const extended = new Schema(schema.fields, metadata);
+      schemaRoles(extended); // the added columns must not break a rule either
+      return extended;
     }
     return this.currentSchema;
   }
 
+  /** Takes a schema admitted by admitSchema (it may add nullable columns at the end). */
+  adoptSchema(schema: Schema): void {
+    const next = this.admitSchema(schema);
+    if (next === this.currentSchema) return;
+    this.currentRoles = schemaRoles(next);
+    this.currentSchema = next;
+  }
+
   /** Appends a batch already admitted by admitSchema; returns the bytes it holds. */
   append(batch: RecordBatch): number {
-    if (batch.schema.fields.length > this.currentSchema.fields.length) {
-      this.currentSchema = batch.schema;
-      this.currentRoles = schemaRoles(batch.schema);
-    }
+    this.adoptSchema(batch.schema);
     const bytes = batchBytes(batch);
     this.storedBatches = [...this.storedBatches, batch];
     this.rowCount += batch.numRows;

@@ -5,7 +5,7 @@
  * Null cells match no operator. Filters compile once per schema into column predicates
  * that fill a row mask batch by batch.
  */
-import { DataType, TimeUnit, Vector, type Data, type RecordBatch, type Schema } from 'apache-arrow';
+import { DataType, Precision, TimeUnit, Vector, type Data, type RecordBatch, type Schema } from 'apache-arrow';
 import { longbowError } from '../errors.ts';
 import { FILTERS_PER_REQUEST_MAX } from '../limits.ts';
 
@@ -32,6 +32,8 @@ export function parseFilters(input: unknown): Filter[] {
       throw longbowError('INVALID_FILTER', `filter ${index} must be an object with "field", "op" and "value"`);
     }
     const record = item as Record<string, unknown>;
+    const extra = Object.keys(record).filter((key) => !['field', 'op', 'operator', 'value'].includes(key));
+    if (extra.length > 0) throw longbowError('INVALID_FILTER', `filter ${index} has unknown key "${extra[0]}" (use field, op, value)`);
     const field = record.field;
     const opText = record.op ?? record.operator;
     if (typeof field !== 'string' || field === '') throw longbowError('INVALID_FILTER', `filter ${index} needs a "field" string`);
@@ -92,20 +94,31 @@ export function isoToEpochNanoseconds(text: string): bigint | undefined {
   return (BigInt(ms) - BigInt(offsetMinutes) * 60_000n) * 1_000_000n + BigInt(fraction.padEnd(9, '0'));
 }
 
+function unitNanoseconds(unit: TimeUnit): bigint {
+  return { [TimeUnit.SECOND]: 1_000_000_000n, [TimeUnit.MILLISECOND]: 1_000_000n, [TimeUnit.MICROSECOND]: 1_000n, [TimeUnit.NANOSECOND]: 1n }[unit];
+}
+
 /** Epoch nanoseconds in a timestamp column's unit (rounded down). */
 function nanosecondsToUnit(nanoseconds: bigint, unit: TimeUnit): bigint {
-  const divisor = { [TimeUnit.SECOND]: 1_000_000_000n, [TimeUnit.MILLISECOND]: 1_000_000n, [TimeUnit.MICROSECOND]: 1_000n, [TimeUnit.NANOSECOND]: 1n }[unit];
+  const divisor = unitNanoseconds(unit);
   const quotient = nanoseconds / divisor;
   return nanoseconds < 0n && quotient * divisor !== nanoseconds ? quotient - 1n : quotient;
 }
 
-function bigintFilterValue(filter: Filter, type: DataType): bigint {
+/** An integer target; `exact` is false when the value lies strictly between target and target + 1. */
+interface IntegerTarget { target: bigint; exact: boolean }
+
+function bigintFilterValue(filter: Filter, type: DataType): IntegerTarget {
   const { value } = filter;
-  if (typeof value === 'number' && Number.isInteger(value)) return BigInt(value);
-  if (typeof value === 'string' && /^-?\d+$/.test(value.trim())) return BigInt(value.trim());
+  if (typeof value === 'number' && Number.isInteger(value)) return { target: BigInt(value), exact: true };
+  if (typeof value === 'string' && /^-?\d+$/.test(value.trim())) return { target: BigInt(value.trim()), exact: true };
+  if (typeof value === 'number' && Number.isFinite(value)) return { target: BigInt(Math.floor(value)), exact: false };
   if (typeof value === 'string' && DataType.isTimestamp(type)) {
     const nanoseconds = isoToEpochNanoseconds(value);
-    if (nanoseconds !== undefined) return nanosecondsToUnit(nanoseconds, type.unit);
+    if (nanoseconds !== undefined) {
+      const target = nanosecondsToUnit(nanoseconds, type.unit);
+      return { target, exact: nanosecondsToUnit(nanoseconds + 1n, type.unit) !== target || nanoseconds === target * unitNanoseconds(type.unit) };
+    }
   }
   throw longbowError('INVALID_FILTER', `value ${JSON.stringify(value)} for "${filter.field}" must be an integer${DataType.isTimestamp(type) ? ' or an ISO-8601 time' : ''}`);
 }
@@ -117,16 +130,42 @@ function numberFilterValue(filter: Filter, type: DataType): number {
   throw longbowError('INVALID_FILTER', `value ${JSON.stringify(value)} for "${filter.field}" must be a number`);
 }
 
+/**
+ * An inexact integer target t + 0.5 (a fraction, or a time finer than the column's unit) on
+ * integer values x: x > t+0.5 is x > t, x <= t+0.5 is x <= t, x >= t+0.5 is x >= t+1,
+ * x < t+0.5 is x < t+1, = never holds and != always does.
+ */
+function integerComparison(op: FilterOp, { target, exact }: IntegerTarget): { op: FilterOp | 'never' | 'always'; target: bigint } {
+  if (exact) return { op, target };
+  switch (op) {
+    case 'eq': return { op: 'never', target };
+    case 'neq': return { op: 'always', target };
+    case 'ge': case 'lt': return { op, target: target + 1n };
+    default: return { op, target };
+  }
+}
+
 function numericPredicate(filter: Filter, type: DataType): ColumnPredicate {
   if (filter.op === 'contains') throw longbowError('INVALID_FILTER', `"contains" needs a string column, "${filter.field}" is ${type}`);
-  const usesBigInt = (DataType.isInt(type) && type.bitWidth === 64) || (DataType.isTimestamp(type));
-  const target = usesBigInt ? bigintFilterValue(filter, type) : numberFilterValue(filter, type);
+  const isHalfFloat = DataType.isFloat(type) && type.precision === Precision.HALF;
+  const integerValued = DataType.isInt(type) || DataType.isTimestamp(type) || DataType.isDate(type);
+  const integer = integerValued ? integerComparison(filter.op, bigintFilterValue(filter, type)) : undefined;
+  const number = integerValued ? undefined : numberFilterValue(filter, type);
   return (column, mask) => {
     const values = column.values as unknown as ArrayLike<number | bigint>;
-    const isBig = typeof values[0] === 'bigint' || values instanceof BigInt64Array || values instanceof BigUint64Array;
-    const right = isBig ? BigInt(target) : Number(target);
+    const vector = isHalfFloat ? new Vector([column]) : undefined;
+    if (integer !== undefined && (integer.op === 'never' || integer.op === 'always')) {
+      if (integer.op === 'never') mask.fill(0);
+      clearNulls(column, mask);
+      return;
+    }
+    const op = (integer?.op ?? filter.op) as FilterOp;
+    const isBig = values instanceof BigInt64Array || values instanceof BigUint64Array;
+    const right = integer !== undefined ? (isBig ? integer.target : Number(integer.target)) : (number as number);
     for (let i = 0; i < column.length; i++) {
-      if (mask[i] && !compare(filter.op, values[i], right)) mask[i] = 0;
+      if (!mask[i]) continue;
+      const left = vector ? (vector.get(i) as number) : values[i];
+      if (!compare(op, left, right)) mask[i] = 0;
     }
     clearNulls(column, mask);
   };

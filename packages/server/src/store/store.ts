@@ -75,13 +75,18 @@ export class Store {
     else new Dataset(name, schema);
   }
 
-  /** Creates the dataset if it does not exist (a DoPut's schema message). */
+  /**
+   * Creates the dataset if it does not exist, or extends its schema with new nullable columns
+   * (a DoPut that sent a schema and no batches).
+   */
   ensure(name: string, schema: Schema): Dataset {
     checkDatasetName(name);
     let dataset = this.datasets.get(name);
     if (!dataset) {
       dataset = new Dataset(name, schema);
       this.datasets.set(name, dataset);
+    } else {
+      dataset.adoptSchema(schema);
     }
     return dataset;
   }
@@ -101,7 +106,6 @@ export class Store {
       const seq = this.sequence;
       // Another stream may have created, changed or dropped the dataset meanwhile: check again.
       const target = this.datasets.get(name) ?? this.ensure(name, batch.schema);
-      target.admitSchema(batch.schema);
       target.append(batch);
       this.usedBytes += bytes;
       return { dataset: name, rows: batch.numRows, totalRows: target.rows, seq };
