@@ -5,3 +5,4 @@ export * from './client.ts';
 export * from './codec/flight-data.ts';
 export * from './codec/ipc.ts';
 export { validateData } from './codec/validate.ts';
+export * from './codec/ipc-stream.ts';

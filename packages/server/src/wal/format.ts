@@ -1,0 +1,242 @@
+/**
+ * The WAL on-disk format, version 1 (docs/formats.md is the spec; a golden test pins it).
+ *
+ * Segment = header (24 bytes) then records, back to back. All integers little-endian.
+ *   header: magic "LBWAL\0\0\x01" (8) | version u16 | flags u16 (0) | first sequence u64 | CRC32C u32 of bytes 0..19
+ *   record: length u32 (bytes after this field) | CRC32C u32 of sequence..payload | sequence u64 |
+ *           type u8 | dataset name length u16 | dataset name (UTF-8) | payload (opaque)
+ *
+ * Sequences are numbers here (exact up to 2^53 - 1) and u64 on disk.
+ */
+import assert from 'node:assert/strict';
+import { crc32c, crc32cOfParts } from './crc32c.ts';
+import { WAL_RECORD_BYTES_MAX } from './wal-limits.ts';
+
+export const WAL_FORMAT_VERSION = 1;
+export const SEGMENT_MAGIC = Uint8Array.from([0x4c, 0x42, 0x57, 0x41, 0x4c, 0x00, 0x00, 0x01]);
+export const SEGMENT_HEADER_BYTES = 24;
+const HEADER_CHECKSUMMED_BYTES = 20;
+
+/** length u32 + CRC u32 + sequence u64 + type u8 + name length u16. */
+export const RECORD_FIXED_BYTES = 19;
+/** Bytes before the checksummed part: length u32 + CRC u32. */
+const RECORD_CHECKSUMMED_START = 8;
+/** Smallest possible value of the length field: no name, no payload. */
+export const RECORD_LENGTH_MIN = RECORD_FIXED_BYTES - 4;
+
+export const RecordType = { put: 1, drop: 2, deleteRows: 3, indexReserved: 4 } as const;
+export type RecordType = (typeof RecordType)[keyof typeof RecordType];
+
+export function isRecordType(value: number): value is RecordType {
+  return value >= RecordType.put && value <= RecordType.indexReserved;
+}
+
+export interface WalRecord {
+  seq: number;
+  type: RecordType;
+  dataset: string;
+  /** For a put: Arrow IPC stream bytes. Opaque to the WAL. */
+  payload: Uint8Array;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Segment header
+
+export function encodeSegmentHeader(firstSeq: number): Uint8Array {
+  assertSequence(firstSeq);
+  const bytes = new Uint8Array(SEGMENT_HEADER_BYTES);
+  const view = viewOf(bytes);
+  bytes.set(SEGMENT_MAGIC, 0);
+  view.setUint16(8, WAL_FORMAT_VERSION, true);
+  view.setUint16(10, 0, true);
+  view.setBigUint64(12, BigInt(firstSeq), true);
+  view.setUint32(20, crc32c(bytes.subarray(0, HEADER_CHECKSUMMED_BYTES)), true);
+  return bytes;
+}
+
+export type HeaderDecoding =
+  /** `firstSeq` is exact only if it is a safe integer; the caller checks the range. */
+  | { kind: 'ok'; firstSeq: number }
+  /** Fewer bytes than a header, a wrong magic or a wrong checksum: damaged or never finished. */
+  | { kind: 'damaged'; reason: string }
+  /** A well-formed header of a version or with flags this build does not read. */
+  | { kind: 'unsupported'; reason: string };
+
+/** Decodes the header at the start of `bytes` (a whole segment or at least its start). */
+export function decodeSegmentHeader(bytes: Uint8Array): HeaderDecoding {
+  if (bytes.length < SEGMENT_HEADER_BYTES) {
+    return { kind: 'damaged', reason: `segment header needs ${SEGMENT_HEADER_BYTES} bytes, file has ${bytes.length}` };
+  }
+  if (!SEGMENT_MAGIC.every((byte, index) => bytes[index] === byte)) {
+    return { kind: 'damaged', reason: 'bad segment magic' };
+  }
+  // Magic, version and flags come first and never move, so a newer layout is reported as a
+  // version problem (never truncated), not as a checksum mismatch.
+  const view = viewOf(bytes);
+  const version = view.getUint16(8, true);
+  if (version !== WAL_FORMAT_VERSION) {
+    return { kind: 'unsupported', reason: `segment format version ${version}, this build reads ${WAL_FORMAT_VERSION}` };
+  }
+  const flags = view.getUint16(10, true);
+  if (flags !== 0) return { kind: 'unsupported', reason: `segment flags ${hex(flags)} are not known to this build` };
+  const storedCrc = view.getUint32(20, true);
+  const actualCrc = crc32c(bytes.subarray(0, HEADER_CHECKSUMMED_BYTES));
+  if (storedCrc !== actualCrc) {
+    return { kind: 'damaged', reason: `segment header checksum mismatch (stored ${hex(storedCrc)}, computed ${hex(actualCrc)})` };
+  }
+  const firstSeq = view.getBigUint64(12, true);
+  return { kind: 'ok', firstSeq: Number(firstSeq) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records
+
+/** A record ready to write: `head` (fixed fields and name) then `payload`, unchanged. */
+export interface EncodedRecord {
+  seq: number;
+  head: Uint8Array;
+  payload: Uint8Array;
+  /** head.length + payload.length. */
+  bytes: number;
+}
+
+/** Bytes a record takes on disk, length field included. */
+export function recordBytes(datasetBytes: number, payloadBytes: number): number {
+  return RECORD_FIXED_BYTES + datasetBytes + payloadBytes;
+}
+
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Encodes a record without copying the payload. The caller checks the size against
+ * WAL_RECORD_BYTES_MAX first (a bigger record is an assertion failure here).
+ */
+export function encodeRecord(record: WalRecord): EncodedRecord {
+  assertSequence(record.seq);
+  assert.ok(isRecordType(record.type), `unknown WAL record type ${record.type}`);
+  const name = utf8Encoder.encode(record.dataset);
+  assert.ok(name.length <= 0xffff, 'dataset name longer than a u16 length');
+  const bytes = recordBytes(name.length, record.payload.length);
+  assert.ok(bytes - 4 <= WAL_RECORD_BYTES_MAX, `WAL record of ${bytes} bytes is over the limit`);
+  const head = new Uint8Array(RECORD_FIXED_BYTES + name.length);
+  const view = viewOf(head);
+  view.setUint32(0, bytes - 4, true);
+  view.setBigUint64(8, BigInt(record.seq), true);
+  head[16] = record.type;
+  view.setUint16(17, name.length, true);
+  head.set(name, RECORD_FIXED_BYTES);
+  view.setUint32(4, checksumOf(head, record.payload), true);
+  return { seq: record.seq, head, payload: record.payload, bytes };
+}
+
+/** Whether the stored checksum still matches the bytes (checked again just before writing). */
+export function verifyEncodedRecord(record: EncodedRecord): boolean {
+  return viewOf(record.head).getUint32(4, true) === checksumOf(record.head, record.payload);
+}
+
+/** The record as one contiguous buffer (tests, golden files). */
+export function concatRecord(record: EncodedRecord): Uint8Array {
+  const bytes = new Uint8Array(record.bytes);
+  bytes.set(record.head, 0);
+  bytes.set(record.payload, record.head.length);
+  return bytes;
+}
+
+function checksumOf(head: Uint8Array, payload: Uint8Array): number {
+  return crc32cOfParts([head.subarray(RECORD_CHECKSUMMED_START), payload]);
+}
+
+export type RecordDecoding =
+  /** `payload` is a view into the input, not a copy. */
+  | { kind: 'ok'; record: WalRecord; nextOffset: number }
+  | { kind: 'end' }
+  /** The bytes stop before the record does, or a damaged record has nothing but zeros after it. */
+  | { kind: 'torn'; reason: string }
+  /** The record is wrong and more data follows it, or it is wrong in a way no torn write makes. */
+  | { kind: 'corrupt'; reason: string };
+
+/**
+ * Decodes the record at `offset` of `bytes`, which must be the whole rest of the segment file:
+ * whether damage is a torn tail or corruption depends on what follows it.
+ */
+export function decodeRecordAt(bytes: Uint8Array, offset: number): RecordDecoding {
+  const remaining = bytes.length - offset;
+  if (remaining === 0) return { kind: 'end' };
+  if (remaining < 4) return { kind: 'torn', reason: `${remaining} bytes left, fewer than a record length field` };
+  const view = viewOf(bytes);
+  const length = view.getUint32(offset, true);
+  if (length < RECORD_LENGTH_MIN || length > WAL_RECORD_BYTES_MAX) {
+    const reason = `impossible record length ${length}`;
+    return isZero(bytes, offset) ? { kind: 'torn', reason: `${reason} in a zero-filled tail` } : { kind: 'corrupt', reason };
+  }
+  const end = offset + 4 + length;
+  if (end > bytes.length) {
+    return { kind: 'torn', reason: `record of ${4 + length} bytes runs ${end - bytes.length} bytes past the end of the file` };
+  }
+  const storedCrc = view.getUint32(offset + 4, true);
+  const actualCrc = crc32c(bytes.subarray(offset + RECORD_CHECKSUMMED_START, end));
+  if (storedCrc !== actualCrc) {
+    const reason = `record checksum mismatch (stored ${hex(storedCrc)}, computed ${hex(actualCrc)})`;
+    return isZero(bytes, end) ? { kind: 'torn', reason: `${reason}, nothing but zeros after it` } : { kind: 'corrupt', reason };
+  }
+  return decodeChecksummed(bytes, offset, end);
+}
+
+/** The checksum matched: whatever is wrong now was written wrong, not torn. */
+function decodeChecksummed(bytes: Uint8Array, offset: number, end: number): RecordDecoding {
+  const view = viewOf(bytes);
+  const seq = view.getBigUint64(offset + 8, true);
+  const type = bytes[offset + 16];
+  const nameBytes = view.getUint16(offset + 17, true);
+  if (seq === 0n || seq > BigInt(Number.MAX_SAFE_INTEGER)) return { kind: 'corrupt', reason: `sequence ${seq} out of range` };
+  if (!isRecordType(type)) return { kind: 'corrupt', reason: `unknown record type ${type}` };
+  const nameStart = offset + RECORD_FIXED_BYTES;
+  if (nameStart + nameBytes > end) return { kind: 'corrupt', reason: `dataset name of ${nameBytes} bytes overruns the record` };
+  let dataset: string;
+  try {
+    dataset = utf8Decoder.decode(bytes.subarray(nameStart, nameStart + nameBytes));
+  } catch {
+    return { kind: 'corrupt', reason: 'dataset name is not valid UTF-8' };
+  }
+  const payload = bytes.subarray(nameStart + nameBytes, end);
+  return { kind: 'ok', record: { seq: Number(seq), type, dataset, payload }, nextOffset: end };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Segment file names: the first sequence, zero-padded to 20 digits (u64 max), then ".wal".
+
+const SEGMENT_NAME_PATTERN = /^(\d{20})\.wal$/;
+
+export function segmentFileName(firstSeq: number): string {
+  assertSequence(firstSeq);
+  return `${String(firstSeq).padStart(20, '0')}.wal`;
+}
+
+/** The first sequence a segment file name states, or undefined when it is not a segment name. */
+export function parseSegmentFileName(name: string): number | undefined {
+  const match = SEGMENT_NAME_PATTERN.exec(name);
+  if (!match) return undefined;
+  const firstSeq = Number(match[1]);
+  return firstSeq >= 1 && Number.isSafeInteger(firstSeq) ? firstSeq : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function assertSequence(seq: number): void {
+  assert.ok(Number.isSafeInteger(seq) && seq >= 1, `WAL sequence ${seq} is not a positive safe integer`);
+}
+
+function viewOf(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Whether every byte from `offset` to the end is zero (a preallocated or zero-filled tail). */
+export function isZero(bytes: Uint8Array, offset: number): boolean {
+  for (let index = offset; index < bytes.length; index++) if (bytes[index] !== 0) return false;
+  return true;
+}
+
+function hex(value: number): string {
+  return `0x${value.toString(16).padStart(8, '0')}`;
+}
