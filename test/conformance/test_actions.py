@@ -116,10 +116,6 @@ def test_unknown_action(client, kind):
     expect_error(lambda: action(client, kind), "UNIMPLEMENTED", "unknown action: ", alive=client)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "not implemented yet: the write-ahead log (ARCHITECTURE.md section 4) does not exist; "
-    "packages/server/src/store/store.ts append() has only the comment 'The write-ahead log hook goes "
-    "here', so neither puts nor drop_dataset survive a restart (section 3: drop is durable)."))
 def test_puts_and_drops_survive_restart(server_factory):
     first = server_factory(label="durable-1")
     with first.client() as connection:

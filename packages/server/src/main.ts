@@ -1,13 +1,16 @@
 /**
  * The server process: configuration, logging, signals, exit codes.
- * Exit 0 after a clean shutdown (SIGTERM/SIGINT), 2 for invalid configuration, 1 otherwise.
+ * Exit 0 after a clean shutdown (SIGTERM/SIGINT), 2 for invalid configuration, 3 when recovery
+ * finds a corrupt write-ahead log, 1 otherwise (including a WAL write or fsync failure).
  */
 import { ConfigError, loadConfig, type Config } from './config/config.ts';
 import { createLogger } from './log/logger.ts';
 import { LongbowServer } from './server.ts';
+import { RecoveryError } from './persistence.ts';
 
 const EXIT_CONFIG = 2;
 const EXIT_FAILURE = 1;
+const EXIT_DATA_LOSS = 3;
 
 async function main(): Promise<void> {
   let config: Config;
@@ -22,7 +25,17 @@ async function main(): Promise<void> {
   }
   const logger = createLogger({ level: config.logLevel });
   const server = new LongbowServer(config, logger);
-  await server.start();
+  server.onFatal = () => process.exit(EXIT_FAILURE);
+  try {
+    await server.start();
+  } catch (error) {
+    if (error instanceof RecoveryError) {
+      logger.fatal({ err: error }, 'Recovery failed: refusing to start');
+      process.stderr.write(`longbow: cannot start: ${error.message}\n`);
+      process.exit(EXIT_DATA_LOSS);
+    }
+    throw error;
+  }
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

@@ -8,6 +8,7 @@ import type { Logger } from './log/logger.ts';
 import { Store } from './store/store.ts';
 import { LongbowFlightService } from './service/flight-service.ts';
 import { FLOW_CONTROL_WINDOW_BYTES, SHUTDOWN_GRACE_MS } from './limits.ts';
+import { openJournal, serializeBatch, type WalJournal } from './persistence.ts';
 
 export interface ListeningAddresses {
   dataAddr: string;
@@ -23,6 +24,9 @@ export class LongbowServer {
   private readonly flight: FlightServer;
   private readonly logger: Logger;
   private readonly config: Config;
+  private journal: WalJournal | undefined;
+  /** Called when the server cannot go on (the WAL failed); main.ts exits. */
+  onFatal: (error: Error) => void = () => {};
 
   constructor(config: Config, logger: Logger) {
     this.config = config;
@@ -40,7 +44,13 @@ export class LongbowServer {
     });
   }
 
+  /** Recovers the data (WAL replay), then listens. Throws RecoveryError on a corrupt WAL. */
   async start(): Promise<ListeningAddresses> {
+    this.journal = await openJournal(this.store, this.config, this.logger, (error) => {
+      this.logger.fatal({ err: error }, 'Write-ahead log failed: stopping (acknowledged writes are safe, later ones were refused)');
+      this.onFatal(error);
+    });
+    this.store.attachJournal(this.journal, serializeBatch);
     const dataPort = await this.flight.listen(this.config.listenAddr);
     const metaPort = await this.flight.listen(this.config.metaAddr);
     const addresses = { dataAddr: withPort(this.config.listenAddr, dataPort), metaAddr: withPort(this.config.metaAddr, metaPort) };
@@ -54,6 +64,7 @@ export class LongbowServer {
   async stop(): Promise<void> {
     this.logger.info('Shutting down: no new calls, waiting for running calls');
     await this.flight.shutdown(SHUTDOWN_GRACE_MS);
+    await this.journal?.close();
     this.logger.info('Shutdown complete');
   }
 }

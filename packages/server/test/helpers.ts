@@ -37,8 +37,8 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export async function startServer(env: Record<string, string> = {}): Promise<RunningServer> {
-  const dataPath = mkdtempSync(join(tmpdir(), 'longbow-test-'));
+export async function startServer(env: Record<string, string> = {}, existingDataPath?: string): Promise<RunningServer> {
+  const dataPath = existingDataPath ?? mkdtempSync(join(tmpdir(), 'longbow-test-'));
   const config: Config = loadConfig({
     LONGBOW_LISTEN_ADDR: '127.0.0.1:0', LONGBOW_META_ADDR: '127.0.0.1:0', LONGBOW_DATA_PATH: dataPath,
     LONGBOW_LOG_LEVEL: 'silent', ...env,

@@ -197,3 +197,25 @@ test('auth: every call needs the bearer token, Handshake accepts it as header or
     await secured.stop();
   }
 });
+
+test('durability: puts and drops survive a restart on the same data path; seq continues', async () => {
+  const first = await startServer();
+  const dataPath = first.dataPath;
+  const acks = await first.client.doPut(pathDescriptor('kept'), makeBatch(1).schema, [makeBatch(3), makeBatch(2, 4, 3)]);
+  await first.client.doPut(pathDescriptor('gone'), makeBatch(1).schema, [makeBatch(1)]);
+  await first.client.doActionJson('drop_dataset', 'gone');
+  const lastSeq = JSON.parse(Buffer.from(acks[1].appMetadata).toString()).seq as number;
+  first.client.close();
+  await first.server.stop();
+  const second = await startServer({}, dataPath);
+  try {
+    const table = await second.client.doGetTable('kept');
+    assert.deepEqual([...table.getChild('id')!].map(Number), [0, 1, 2, 3, 4]);
+    assert.deepEqual([...table.getChild('label')!], [null, 'row-1', 'row-2', 'row-3', 'row-4']);
+    await rejects(second.client.doGetTable('gone'), GrpcStatus.NOT_FOUND, 'dataset not found: gone');
+    const [ack] = await second.client.doPut(pathDescriptor('kept'), makeBatch(1).schema, [makeBatch(1, 4, 5)]);
+    assert.ok(JSON.parse(Buffer.from(ack.appMetadata).toString()).seq > lastSeq + 1, 'sequence continues after the drop record');
+  } finally {
+    await second.stop();
+  }
+});

@@ -6,7 +6,7 @@ export const dropDataset: ActionDefinition = {
   description: 'Drops a dataset and frees its memory. Body: the dataset name, or {"name": ...}.',
   async run(body, { store, logger }) {
     const name = datasetNameBody(body);
-    store.drop(name);
+    await store.drop(name);
     logger.info({ dataset: name }, 'Dataset dropped');
     return [{ status: 'ok', message: 'dataset dropped' }];
   },

@@ -91,7 +91,7 @@ export class LongbowFlightService implements FlightHandlers {
   async *handshake(requests: AsyncIterable<HandshakeRequest>, call: CallContext): AsyncGenerator<HandshakeResponse> {
     const token = this.context.config.authToken;
     const headerOk = token === undefined || bearerMatches(call.headers.authorization, token) || basicMatches(call.headers.authorization, token);
-    const refuse = () => longbowError('UNAUTHENTICATED', 'send "authorization: Bearer <token>" or the token as handshake payload');
+    const refuse = () => longbowError('UNAUTHENTICATED', 'send "authorization: Bearer <token>", Basic credentials with the token as password, or the token as handshake payload');
     let received = 0;
     for await (const request of requests) {
       received += 1;

@@ -117,7 +117,7 @@ function bigintFilterValue(filter: Filter, type: DataType): IntegerTarget {
     const nanoseconds = isoToEpochNanoseconds(value);
     if (nanoseconds !== undefined) {
       const target = nanosecondsToUnit(nanoseconds, type.unit);
-      return { target, exact: nanosecondsToUnit(nanoseconds + 1n, type.unit) !== target || nanoseconds === target * unitNanoseconds(type.unit) };
+      return { target, exact: nanoseconds === target * unitNanoseconds(type.unit) };
     }
   }
   throw longbowError('INVALID_FILTER', `value ${JSON.stringify(value)} for "${filter.field}" must be an integer${DataType.isTimestamp(type) ? ' or an ISO-8601 time' : ''}`);

@@ -35,18 +35,47 @@ export function checkDatasetName(name: string): string {
   return name;
 }
 
+/**
+ * Where writes are made durable before they are applied (the write-ahead log). `append`
+ * assigns the sequence synchronously, in call order, and resolves once the record is durable;
+ * records are applied in memory in that same order.
+ */
+export interface Journal {
+  appendPut(dataset: string, payload: Uint8Array): Promise<number>;
+  appendDrop(dataset: string): Promise<number>;
+}
+
+/** Turns a batch into the bytes the journal keeps (Arrow IPC stream: schema, dictionaries, batch). */
+export type BatchSerializer = (batch: RecordBatch) => Uint8Array;
+
+/** No durability: sequences only (tests of the store alone). */
+class MemoryJournal implements Journal {
+  private sequence = 0;
+  async appendPut(): Promise<number> { return ++this.sequence; }
+  async appendDrop(): Promise<number> { return ++this.sequence; }
+}
+
 export class Store {
   private readonly datasets = new Map<string, Dataset>();
   private usedBytes = 0;
   private reservedBytes = 0;
   private sequence = 0;
   maxMemoryBytes: number;
+  private journal: Journal = new MemoryJournal();
+  private serialize: BatchSerializer = () => new Uint8Array(0);
 
   constructor(options: { maxMemoryBytes: number }) {
     this.maxMemoryBytes = options.maxMemoryBytes;
   }
 
+  /** Makes writes durable from now on (after recovery has replayed the journal into the store). */
+  attachJournal(journal: Journal, serialize: BatchSerializer): void {
+    this.journal = journal;
+    this.serialize = serialize;
+  }
+
   get currentMemoryBytes(): number { return this.usedBytes; }
+  /** Sequence of the last applied write. */
   get lastSequence(): number { return this.sequence; }
 
   get(name: string): Dataset {
@@ -92,33 +121,53 @@ export class Store {
   }
 
   /**
-   * Appends one batch: all-or-nothing. A new dataset comes into being with its first stored
-   * batch, so a refused batch leaves nothing behind. Throws SCHEMA_MISMATCH, INVALID_SCHEMA
-   * or MEMORY_LIMIT.
+   * Appends one batch: all-or-nothing. Validation, the memory reservation and the journal
+   * sequence happen synchronously, in call order, so the order in which writes were checked is
+   * the order in which they are logged and applied. A dataset created for a batch that then
+   * fails is removed again. Throws SCHEMA_MISMATCH, INVALID_SCHEMA, MEMORY_LIMIT, WAL_UNAVAILABLE.
    */
   async append(name: string, batch: RecordBatch): Promise<AppendResult> {
     this.checkSchema(name, batch.schema);
     const bytes = batchBytes(batch);
     this.reserve(bytes);
+    const created = !this.datasets.has(name);
+    const dataset = this.ensure(name, batch.schema);
+    let seq: number;
     try {
-      // The write-ahead log hook goes here: persist before applying.
-      this.sequence += 1;
-      const seq = this.sequence;
-      // Another stream may have created, changed or dropped the dataset meanwhile: check again.
-      const target = this.datasets.get(name) ?? this.ensure(name, batch.schema);
-      target.append(batch);
-      this.usedBytes += bytes;
-      return { dataset: name, rows: batch.numRows, totalRows: target.rows, seq };
-    } finally {
+      seq = await this.journal.appendPut(name, this.serialize(batch));
+    } catch (error) {
       this.reservedBytes -= bytes;
+      if (created && dataset.rows === 0 && dataset.batches.length === 0 && this.datasets.get(name) === dataset) {
+        this.datasets.delete(name);
+      }
+      throw error;
     }
+    this.reservedBytes -= bytes;
+    // A drop logged after this batch was checked removed the dataset: the batch re-creates it,
+    // exactly as replaying the log will.
+    const target = this.datasets.get(name) ?? this.ensure(name, batch.schema);
+    this.applyBatch(target, batch, seq);
+    return { dataset: name, rows: batch.numRows, totalRows: target.rows, seq };
   }
 
-  drop(name: string): void {
-    const dataset = this.datasets.get(name);
-    if (!dataset) throw longbowError('DATASET_NOT_FOUND', name);
-    this.datasets.delete(name);
-    this.usedBytes -= dataset.bytes;
+  /** Drops a dataset durably. Throws DATASET_NOT_FOUND, WAL_UNAVAILABLE. */
+  async drop(name: string): Promise<void> {
+    if (!this.datasets.has(name)) throw longbowError('DATASET_NOT_FOUND', name);
+    const seq = await this.journal.appendDrop(name);
+    this.applyDrop(name, seq);
+  }
+
+  /** Replays one journal record at startup (no limit check: the write was acknowledged). */
+  replayPut(name: string, batches: RecordBatch[], seq: number): void {
+    for (const batch of batches) {
+      const dataset = this.datasets.get(name) ?? this.ensure(name, batch.schema);
+      this.applyBatch(dataset, batch, seq);
+    }
+    if (batches.length === 0) this.sequence = Math.max(this.sequence, seq);
+  }
+
+  replayDrop(name: string, seq: number): void {
+    this.applyDrop(name, seq);
   }
 
   stats(): StoreStats {
@@ -127,6 +176,20 @@ export class Store {
       maxMemoryBytes: this.maxMemoryBytes,
       datasets: this.list().map((dataset) => dataset.stats()),
     };
+  }
+
+  private applyBatch(dataset: Dataset, batch: RecordBatch, seq: number): void {
+    this.usedBytes += dataset.append(batch);
+    this.sequence = Math.max(this.sequence, seq);
+  }
+
+  private applyDrop(name: string, seq: number): void {
+    const dataset = this.datasets.get(name);
+    if (dataset) {
+      this.datasets.delete(name);
+      this.usedBytes -= dataset.bytes;
+    }
+    this.sequence = Math.max(this.sequence, seq);
   }
 
   private reserve(bytes: number): void {

@@ -1,0 +1,130 @@
+/**
+ * Process crash test: a real server child process takes concurrent DoPuts and is SIGKILLed at
+ * a random moment; after a restart every acknowledged batch is present exactly once, and a
+ * batch that was not acknowledged is either whole or absent. Iterations: CRASH_ITERATIONS
+ * (default 20; `npm run test:crash-soak` runs 200). Seeded: CRASH_SEED.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FlightClient, pathDescriptor } from '@longbow/flight';
+import { makeBatch } from './helpers.ts';
+
+const ITERATIONS = Number(process.env.CRASH_ITERATIONS ?? 20);
+const WRITERS = 4;
+const ROWS_PER_BATCH = 16;
+const SERVER_MAIN = new URL('../src/main.ts', import.meta.url).pathname;
+
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function startChild(dataPath: string): Promise<{ child: ChildProcess; address: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_MAIN], {
+    env: { ...process.env, LONGBOW_LISTEN_ADDR: '127.0.0.1:0', LONGBOW_META_ADDR: '127.0.0.1:0', LONGBOW_DATA_PATH: dataPath, LONGBOW_LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const address = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 30_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /"data_addr":"([^"]+)"/.exec(output);
+      if (match) { clearTimeout(timer); resolve(match[1]); }
+    });
+    child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited with ${code}:\n${output}`)); });
+  });
+  return { child, address };
+}
+
+/** Writes batches until the server dies; returns the first ids of the acknowledged ones. */
+async function writeUntilDead(address: string, writer: number, iteration: number, attempted: Set<number>): Promise<number[]> {
+  const client = new FlightClient(`grpc://${address}`);
+  const acked: number[] = [];
+  try {
+    for (let k = 0; ; k++) {
+      const firstId = ((iteration * WRITERS + writer) * 100_000 + k) * ROWS_PER_BATCH;
+      attempted.add(firstId);
+      const batch = makeBatch(ROWS_PER_BATCH, 8, firstId);
+      await client.doPut(pathDescriptor('crash'), batch.schema, [batch]);
+      acked.push(firstId);
+    }
+  } catch {
+    return acked; // the server was killed
+  } finally {
+    client.close();
+  }
+}
+
+async function readIds(address: string): Promise<Map<number, number>> {
+  const client = new FlightClient(`grpc://${address}`);
+  try {
+    const counts = new Map<number, number>();
+    for await (const batch of client.doGet('crash')) {
+      for (const id of batch.getChild('id')!) counts.set(Number(id), (counts.get(Number(id)) ?? 0) + 1);
+    }
+    return counts;
+  } catch (error) {
+    if ((error as { code?: number }).code === 5) return new Map(); // nothing acknowledged yet
+    throw error;
+  } finally {
+    client.close();
+  }
+}
+
+function checkBatches(counts: Map<number, number>, acked: Set<number>, attempted: Set<number>): void {
+  for (const firstId of attempted) {
+    const present = Array.from({ length: ROWS_PER_BATCH }, (_, i) => counts.get(firstId + i) ?? 0);
+    if (acked.has(firstId)) {
+      assert.ok(present.every((count) => count === 1), `acknowledged batch ${firstId} must be present exactly once, got ${present}`);
+    } else {
+      assert.ok(present.every((count) => count === 0) || present.every((count) => count === 1),
+        `unacknowledged batch ${firstId} must be whole or absent, got ${present}`);
+    }
+  }
+  const known = new Set([...attempted].flatMap((firstId) => Array.from({ length: ROWS_PER_BATCH }, (_, i) => firstId + i)));
+  for (const id of counts.keys()) assert.ok(known.has(id), `row ${id} was never written`);
+}
+
+test(`SIGKILL during concurrent DoPuts loses no acknowledged batch (${ITERATIONS} iterations)`, { timeout: ITERATIONS * 20_000 }, async () => {
+  const seed = Number(process.env.CRASH_SEED ?? Date.now() % 1_000_000);
+  const next = random(seed);
+  const dataPath = mkdtempSync(join(tmpdir(), 'longbow-crash-'));
+  const acked = new Set<number>();
+  const attempted = new Set<number>();
+  let totalAcked = 0;
+  try {
+    for (let iteration = 0; iteration < ITERATIONS; iteration++) {
+      const { child, address } = await startChild(dataPath);
+      checkBatches(await readIds(address), acked, attempted);
+      const writers = Array.from({ length: WRITERS }, (_, writer) => writeUntilDead(address, writer, iteration, attempted));
+      const killAfterMs = 100 + Math.floor(next() * 600);
+      await new Promise((resolve) => setTimeout(resolve, killAfterMs));
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+      for (const firstIds of await Promise.all(writers)) for (const firstId of firstIds) { acked.add(firstId); totalAcked++; }
+    }
+    const { child, address } = await startChild(dataPath);
+    try {
+      checkBatches(await readIds(address), acked, attempted);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    assert.ok(totalAcked > ITERATIONS, `the writers must get acknowledgements (seed ${seed}): ${totalAcked}`);
+    process.stdout.write(`# crash test: seed ${seed}, ${ITERATIONS} kills, ${totalAcked} acknowledged batches, all present exactly once\n`);
+  } finally {
+    rmSync(dataPath, { recursive: true, force: true });
+  }
+});
