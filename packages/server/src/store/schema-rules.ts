@@ -1,5 +1,5 @@
 /**
- * Dataset schema rules (ARCHITECTURE.md section 3): which column is the vector, which the id,
+ * Dataset schema rules: which column is the vector, which the id,
  * which metric; and which later schemas a dataset accepts (the same, or new nullable columns
  * at the end).
  */
