@@ -4,7 +4,8 @@
     BENCH_REPEAT=5 .cache/venv/bin/python bench/flight_throughput.py
 
 Both servers run as child processes on free 127.0.0.1 ports during the same run:
-  - ours:   node --import tsx packages/server/src/main.ts (LONGBOW_MAX_MEMORY=0)
+  - ours:   node --import tsx packages/server/src/main.ts (LONGBOW_MAX_MEMORY=0,
+            LONGBOW_WAL_SYNC=$BENCH_WAL_SYNC, default off: memory only, like the anchor)
   - anchor: bench/anchor_server.py, a pyarrow flight.FlightServerBase keeping tables in memory
 
 Data: BENCH_ROWS (default 100,000) rows of `id` int64 and `vector` FixedSizeList<float32>[128],
@@ -52,6 +53,7 @@ SEED = 42
 SMALL_BATCH_ROWS = 8192
 REPEAT = int(os.environ.get("BENCH_REPEAT", "5"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "5"))
+WAL_SYNC = os.environ.get("BENCH_WAL_SYNC", "off")
 START_TIMEOUT_S = float(os.environ.get("BENCH_START_TIMEOUT", "60"))
 DATASET = "bench_throughput"
 
@@ -143,6 +145,9 @@ def start_longbow(workdir: Path) -> int:
         "LONGBOW_META_ADDR": "127.0.0.1:0",
         "LONGBOW_DATA_PATH": str(data),
         "LONGBOW_MAX_MEMORY": "0",
+        # The anchor keeps tables in memory only; so does ours by default (BENCH_WAL_SYNC=off).
+        # BENCH_WAL_SYNC=fsync measures the durable path (the write-ahead log's cost).
+        "LONGBOW_WAL_SYNC": WAL_SYNC,
     })
     with open(log, "wb") as out:
         proc = _spawn(["node", "--import", "tsx", "packages/server/src/main.ts"], cwd=ROOT, env=env,
@@ -268,7 +273,7 @@ def main() -> int:
         tables = layouts(table)
         nbytes = table.nbytes
         print(f"data: {ROWS} rows, id int64 + vector FixedSizeList<float32>[{DIM}], "
-              f"{nbytes / 1e6:.1f} MB; {REPEAT} repetitions after {WARMUP} warm-up, interleaved", flush=True)
+              f"{nbytes / 1e6:.1f} MB; {REPEAT} repetitions after {WARMUP} warm-up, interleaved; ours with LONGBOW_WAL_SYNC={WAL_SYNC}", flush=True)
 
         started = time.perf_counter()
         ours = Target("ours", start_longbow(workdir))

@@ -9,7 +9,7 @@ import type { Config } from './config/config.ts';
 import { longbowError } from './errors.ts';
 import type { Logger } from './log/logger.ts';
 import type { Journal, Store } from './store/store.ts';
-import { RecordType, WalCorruptionError, WalRecovery, WalWriter, WalWriterFailedError, type WalRecord } from './wal/index.ts';
+import { RecordType, WalCorruptionError, WalRecovery, WalWriter, WalWriterFailedError, type FileLayer, type WalRecord } from './wal/index.ts';
 
 /** Arrow IPC stream bytes of one batch: schema, the dictionaries it uses, the batch. */
 export function serializeBatch(batch: RecordBatch): Uint8Array {
@@ -27,8 +27,21 @@ function deserializeBatches(payload: Uint8Array): RecordBatch[] {
   return batches;
 }
 
+/** A journal that can be closed at shutdown. */
+export interface ClosableJournal extends Journal {
+  close(): Promise<void>;
+}
+
+/** LONGBOW_WAL_SYNC=off: sequences only, nothing written (a memory-only cache). */
+class NoJournal implements ClosableJournal {
+  private sequence = 0;
+  async appendPut(): Promise<number> { return ++this.sequence; }
+  async appendDrop(): Promise<number> { return ++this.sequence; }
+  async close(): Promise<void> {}
+}
+
 /** The WAL as the store's journal. A failed write fails the writer for good: `onFatal` stops the server. */
-export class WalJournal implements Journal {
+export class WalJournal implements ClosableJournal {
   constructor(private readonly writer: WalWriter, private readonly onFatal: (error: Error) => void) {}
 
   appendPut(dataset: string, payload: Uint8Array): Promise<number> {
@@ -79,10 +92,15 @@ export class RecoveryError extends Error {
  * Replays the WAL into the store, cuts a torn tail (WARN), and opens the writer after the last
  * record. Corruption before the tail throws RecoveryError unless LONGBOW_WAL_RECOVERY=truncate.
  */
-export async function openJournal(store: Store, config: Config, logger: Logger, onFatal: (error: Error) => void): Promise<WalJournal> {
+export async function openJournal(store: Store, config: Config, logger: Logger, onFatal: (error: Error) => void,
+  files?: FileLayer): Promise<ClosableJournal> {
+  if (config.walSync === 'off') {
+    logger.warn('LONGBOW_WAL_SYNC=off: no write-ahead log, data lives in memory only and is lost when the server stops');
+    return new NoJournal();
+  }
   const directory = join(config.dataPath, 'wal');
   const startedNs = process.hrtime.bigint();
-  const recovery = new WalRecovery({ directory, afterSeq: 0, recovery: config.walRecovery });
+  const recovery = new WalRecovery({ directory, afterSeq: 0, recovery: config.walRecovery, files });
   let rows = 0;
   try {
     for await (const record of recovery.records()) rows += applyRecord(store, record);
@@ -106,7 +124,7 @@ export async function openJournal(store: Store, config: Config, logger: Logger, 
     logger.warn('LONGBOW_WAL_SYNC=none: writes are acknowledged before they reach the disk; a power failure or kernel crash loses them');
   }
   const writer = await WalWriter.open({
-    directory, nextSeq: report.nextSeq, sync: config.walSync, segmentBytesMax: config.walSegmentBytesMax, verifyBeforeWrite: false,
+    directory, nextSeq: report.nextSeq, sync: config.walSync, segmentBytesMax: config.walSegmentBytesMax, verifyBeforeWrite: false, files,
   });
   return new WalJournal(writer, onFatal);
 }

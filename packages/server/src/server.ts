@@ -8,7 +8,8 @@ import type { Logger } from './log/logger.ts';
 import { Store } from './store/store.ts';
 import { LongbowFlightService } from './service/flight-service.ts';
 import { FLOW_CONTROL_WINDOW_BYTES, SHUTDOWN_GRACE_MS } from './limits.ts';
-import { openJournal, serializeBatch, type WalJournal } from './persistence.ts';
+import { openJournal, serializeBatch, type ClosableJournal } from './persistence.ts';
+import type { FileLayer } from './wal/index.ts';
 
 export interface ListeningAddresses {
   dataAddr: string;
@@ -24,11 +25,12 @@ export class LongbowServer {
   private readonly flight: FlightServer;
   private readonly logger: Logger;
   private readonly config: Config;
-  private journal: WalJournal | undefined;
+  private journal: ClosableJournal | undefined;
   /** Called when the server cannot go on (the WAL failed); main.ts exits. */
   onFatal: (error: Error) => void = () => {};
 
-  constructor(config: Config, logger: Logger) {
+  /** `files` replaces the WAL's file layer (tests inject faults through it). */
+  constructor(config: Config, logger: Logger, private readonly files?: FileLayer) {
     this.config = config;
     this.logger = logger;
     this.store = new Store({ maxMemoryBytes: config.maxMemoryBytes });
@@ -49,7 +51,7 @@ export class LongbowServer {
     this.journal = await openJournal(this.store, this.config, this.logger, (error) => {
       this.logger.fatal({ err: error }, 'Write-ahead log failed: stopping (acknowledged writes are safe, later ones were refused)');
       this.onFatal(error);
-    });
+    }, this.files);
     this.store.attachJournal(this.journal, serializeBatch);
     const dataPort = await this.flight.listen(this.config.listenAddr);
     const metaPort = await this.flight.listen(this.config.metaAddr);

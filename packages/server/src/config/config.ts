@@ -16,7 +16,7 @@ export interface Config {
   logLevel: LogLevel;
   authToken: string | undefined;
   grpcMessageBytesMax: number;
-  walSync: 'fsync' | 'none';
+  walSync: 'fsync' | 'none' | 'off';
   walSegmentBytesMax: number;
   walRecovery: 'strict' | 'truncate';
 }
@@ -48,7 +48,7 @@ export const SETTINGS = {
   logLevel: { variable: 'LONGBOW_LOG_LEVEL', defaultValue: 'info', schema: z.string().transform((s) => s.toLowerCase()).pipe(z.enum(LOG_LEVELS)), description: 'trace, debug, info, warn, error, fatal or silent.' },
   authToken: { variable: 'LONGBOW_AUTH_TOKEN', defaultValue: undefined, schema: z.string().min(1), description: 'When set, every call needs `authorization: Bearer <token>`.' },
   grpcMessageBytesMax: { variable: 'LONGBOW_GRPC_MAX_MSG_SIZE', defaultValue: '-1', schema: z.union([z.literal('-1').transform(() => -1), size('size')]), description: 'Largest gRPC message in bytes; -1 means no limit (pyarrow sends a whole table as one message).' },
-  walSync: { variable: 'LONGBOW_WAL_SYNC', defaultValue: 'fsync', schema: z.enum(['fsync', 'none']), description: '`fsync`: a write is acknowledged once its WAL record is on disk. `none`: once written to the OS (lost on power failure; logged loudly at startup).' },
+  walSync: { variable: 'LONGBOW_WAL_SYNC', defaultValue: 'fsync', schema: z.enum(['fsync', 'none', 'off']), description: '`fsync`: a write is acknowledged once its WAL record is on disk. `none`: once written to the OS (lost on power failure). `off`: no WAL at all, memory only (nothing survives a restart). Both of the latter are logged loudly at startup.' },
   walSegmentBytesMax: { variable: 'LONGBOW_MAX_WAL_SIZE', defaultValue: '100MiB', schema: size('size'), description: 'Size at which a WAL segment file is closed and the next one started.' },
   walRecovery: { variable: 'LONGBOW_WAL_RECOVERY', defaultValue: 'strict', schema: z.enum(['strict', 'truncate']), description: '`strict`: refuse to start on a corrupt WAL record before the tail. `truncate`: cut the log at the corruption and start (records after it are lost).' },
 } as const satisfies Record<keyof Config, Setting>;

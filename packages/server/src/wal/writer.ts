@@ -84,8 +84,13 @@ export class WalWriter {
    * segment at or after `nextSeq` holding records is refused; an empty one is replaced.
    */
   static async open(options: WalWriterOptions): Promise<WalWriter> {
+    // Explicit fallbacks, not a spread: an option passed as undefined must not erase its default.
     const resolved: Required<WalWriterOptions> = {
-      files: new NodeFileLayer(), sync: 'fsync', segmentBytesMax: WAL_SEGMENT_BYTES_MAX_DEFAULT, verifyBeforeWrite: true, ...options,
+      ...options,
+      files: options.files ?? new NodeFileLayer(),
+      sync: options.sync ?? 'fsync',
+      segmentBytesMax: options.segmentBytesMax ?? WAL_SEGMENT_BYTES_MAX_DEFAULT,
+      verifyBeforeWrite: options.verifyBeforeWrite ?? true,
     };
     assert.ok(Number.isSafeInteger(resolved.nextSeq) && resolved.nextSeq >= 1, `nextSeq ${resolved.nextSeq} is not a positive integer`);
     assert.ok(resolved.segmentBytesMax > SEGMENT_HEADER_BYTES, 'segmentBytesMax is smaller than a segment header');
