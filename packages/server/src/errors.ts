@@ -35,7 +35,8 @@ export const ERRORS = {
   UNAUTHENTICATED: { status: GrpcStatus.UNAUTHENTICATED, template: 'unauthenticated: {0}', when: 'LONGBOW_AUTH_TOKEN is set and the call has no or a wrong bearer token.' },
   SHUTTING_DOWN: { status: GrpcStatus.UNAVAILABLE, template: 'server is shutting down', when: 'A call arrives after shutdown began; retry against the restarted server (raised by the Flight layer).' },
   WAL_UNAVAILABLE: { status: GrpcStatus.UNAVAILABLE, template: 'write-ahead log unavailable: {0}', when: 'The write-ahead log could not write or fsync; the write was not acknowledged and the server stops. Its outcome is unknown, as with any failed commit: after a restart the batch is there whole or not at all.' },
-  DATA_LOSS: { status: GrpcStatus.DATA_LOSS, template: 'data loss: {0}', when: 'A file of the server (WAL segment) is corrupt; the server refuses to start and names the file and offset.' },
+  SNAPSHOT_FAILED: { status: GrpcStatus.INTERNAL, template: 'snapshot failed: {0}', when: 'force_snapshot could not write the snapshot (disk full, permissions); the previous snapshot and the log are kept.' },
+  DATA_LOSS: { status: GrpcStatus.DATA_LOSS, template: 'data loss: {0}', when: 'A file of the server (WAL segment, snapshot) is corrupt; the server refuses to start and names the file (and offset).' },
   INTERNAL: { status: GrpcStatus.INTERNAL, template: 'internal error', when: 'Anything unexpected; the details are in the server log, never in the reply.' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -9,6 +9,7 @@ import type { Config } from './config/config.ts';
 import { longbowError } from './errors.ts';
 import type { Logger } from './log/logger.ts';
 import type { Journal, Store } from './store/store.ts';
+import { SnapshotCorruptionError, loadCurrentSnapshot, removeTemporarySnapshots } from './snapshot/snapshot-reader.ts';
 import { RecordType, WalCorruptionError, WalRecovery, WalWriter, WalWriterFailedError, type FileLayer, type WalRecord } from './wal/index.ts';
 
 /** Arrow IPC stream bytes of one batch: schema, the dictionaries it uses, the batch. */
@@ -56,6 +57,14 @@ export class WalJournal implements ClosableJournal {
     return this.writer.close();
   }
 
+  rotate(): Promise<unknown> {
+    return this.writer.rotate();
+  }
+
+  deleteSegmentsUpTo(seq: number): Promise<string[]> {
+    return this.writer.deleteSegmentsUpTo(seq);
+  }
+
   get walWriter(): WalWriter {
     return this.writer;
   }
@@ -80,6 +89,44 @@ function applyRecord(store: Store, record: WalRecord): number {
   return 0;
 }
 
+/** The snapshot directory under the data path. */
+export function snapshotRoot(config: Config): string {
+  return join(config.dataPath, 'snapshots');
+}
+
+/**
+ * Loads the current snapshot into the store; returns its sequence (0 without one). A corrupt
+ * snapshot stops startup unless LONGBOW_WAL_RECOVERY=truncate (then the log alone is replayed).
+ */
+async function loadSnapshot(store: Store, config: Config, logger: Logger): Promise<number> {
+  const root = snapshotRoot(config);
+  for (const name of await removeTemporarySnapshots(root)) logger.warn({ directory: name }, 'Removed a half-written snapshot (crash during a snapshot)');
+  const startedNs = process.hrtime.bigint();
+  let snapshot;
+  try {
+    snapshot = await loadCurrentSnapshot(root);
+  } catch (error) {
+    if (!(error instanceof SnapshotCorruptionError)) throw error;
+    if (config.walRecovery !== 'truncate') {
+      throw new RecoveryError(`${error.message}; set LONGBOW_WAL_RECOVERY=truncate to start from the write-ahead log alone`);
+    }
+    logger.error({ file: error.file, err: error }, 'Snapshot unreadable, LONGBOW_WAL_RECOVERY=truncate: starting from the write-ahead log alone');
+    return 0;
+  }
+  if (!snapshot) return 0;
+  for (const dataset of snapshot.datasets) {
+    store.ensure(dataset.name, dataset.schema);
+    store.replayPut(dataset.name, dataset.batches, snapshot.manifest.seq);
+  }
+  store.restoreSequence(snapshot.manifest.seq);
+  const durationMs = Number(process.hrtime.bigint() - startedNs) / 1e6;
+  logger.info({
+    id: snapshot.manifest.id, seq: snapshot.manifest.seq, datasets: snapshot.datasets.length, bytes: snapshot.bytes,
+    duration_ms: Math.round(durationMs), mb_per_s: Math.round(snapshot.bytes / 1e6 / Math.max(durationMs / 1000, 1e-6)),
+  }, 'Snapshot loaded');
+  return snapshot.manifest.seq;
+}
+
 /** Thrown when startup must stop: the message names the file and offset. */
 export class RecoveryError extends Error {
   constructor(message: string) {
@@ -100,7 +147,8 @@ export async function openJournal(store: Store, config: Config, logger: Logger, 
   }
   const directory = join(config.dataPath, 'wal');
   const startedNs = process.hrtime.bigint();
-  const recovery = new WalRecovery({ directory, afterSeq: 0, recovery: config.walRecovery, files });
+  const snapshotSeq = await loadSnapshot(store, config, logger);
+  const recovery = new WalRecovery({ directory, afterSeq: snapshotSeq, recovery: config.walRecovery, files });
   let rows = 0;
   try {
     for await (const record of recovery.records()) rows += applyRecord(store, record);
@@ -118,13 +166,14 @@ export async function openJournal(store: Store, config: Config, logger: Logger, 
   if (report.truncation) logger.error({ ...report.truncation }, 'WAL truncated at a corrupt record (LONGBOW_WAL_RECOVERY=truncate): later records are lost');
   const durationMs = Number(process.hrtime.bigint() - startedNs) / 1e6;
   logger.info({
-    records: report.recordsReplayed, rows, datasets: store.list().length, duration_ms: Math.round(durationMs), next_seq: report.nextSeq,
+    snapshot_seq: snapshotSeq, records: report.recordsReplayed, wal_rows: rows, rows: store.list().reduce((sum, d) => sum + d.rows, 0),
+    datasets: store.list().length, duration_ms: Math.round(durationMs), next_seq: report.nextSeq,
   }, 'Recovery complete');
   if (config.walSync === 'none') {
     logger.warn('LONGBOW_WAL_SYNC=none: writes are acknowledged before they reach the disk; a power failure or kernel crash loses them');
   }
   const writer = await WalWriter.open({
-    directory, nextSeq: report.nextSeq, sync: config.walSync, segmentBytesMax: config.walSegmentBytesMax, verifyBeforeWrite: false, files,
+    directory, nextSeq: Math.max(report.nextSeq, snapshotSeq + 1), sync: config.walSync, segmentBytesMax: config.walSegmentBytesMax, verifyBeforeWrite: false, files,
   });
   return new WalJournal(writer, onFatal);
 }

@@ -8,7 +8,9 @@ import type { Logger } from './log/logger.ts';
 import { Store } from './store/store.ts';
 import { LongbowFlightService } from './service/flight-service.ts';
 import { FLOW_CONTROL_WINDOW_BYTES, SHUTDOWN_GRACE_MS } from './limits.ts';
-import { openJournal, serializeBatch, type ClosableJournal } from './persistence.ts';
+import { WalJournal, openJournal, serializeBatch, snapshotRoot, type ClosableJournal } from './persistence.ts';
+import { Snapshotter } from './snapshot/snapshotter.ts';
+import type { ActionContext } from './actions/action.ts';
 import type { FileLayer } from './wal/index.ts';
 
 export interface ListeningAddresses {
@@ -26,6 +28,8 @@ export class LongbowServer {
   private readonly logger: Logger;
   private readonly config: Config;
   private journal: ClosableJournal | undefined;
+  private readonly actionContext: ActionContext;
+  snapshotter: Snapshotter | undefined;
   /** Called when the server cannot go on (the WAL failed); main.ts exits. */
   onFatal: (error: Error) => void = () => {};
 
@@ -34,7 +38,8 @@ export class LongbowServer {
     this.config = config;
     this.logger = logger;
     this.store = new Store({ maxMemoryBytes: config.maxMemoryBytes });
-    const service = new LongbowFlightService({ store: this.store, config, logger, startedAtMs: Date.now() });
+    this.actionContext = { store: this.store, config, logger, startedAtMs: Date.now() };
+    const service = new LongbowFlightService(this.actionContext);
     this.flight = new FlightServer(service, {
       messageBytesMax: config.grpcMessageBytesMax,
       flowControlWindowBytes: FLOW_CONTROL_WINDOW_BYTES,
@@ -53,6 +58,11 @@ export class LongbowServer {
       this.onFatal(error);
     }, this.files);
     this.store.attachJournal(this.journal, serializeBatch);
+    if (this.journal instanceof WalJournal) {
+      this.snapshotter = new Snapshotter(this.store, snapshotRoot(this.config), this.journal, this.logger);
+      this.snapshotter.schedule(this.config.snapshotIntervalMs);
+      this.actionContext.snapshotter = this.snapshotter;
+    }
     const dataPort = await this.flight.listen(this.config.listenAddr);
     const metaPort = await this.flight.listen(this.config.metaAddr);
     const addresses = { dataAddr: withPort(this.config.listenAddr, dataPort), metaAddr: withPort(this.config.metaAddr, metaPort) };
@@ -66,6 +76,7 @@ export class LongbowServer {
   async stop(): Promise<void> {
     this.logger.info('Shutting down: no new calls, waiting for running calls');
     await this.flight.shutdown(SHUTDOWN_GRACE_MS);
+    await this.snapshotter?.close();
     await this.journal?.close();
     this.logger.info('Shutdown complete');
   }

@@ -143,7 +143,7 @@ test('DoGet tickets: raw name, JSON with filters, columns and limit; errors', as
 
 test('actions: list, get_stats, drop_dataset, unknown', async () => {
   const types = (await client.listActions()).map((action) => action.type);
-  assert.deepEqual(types, ['get_stats', 'drop_dataset']);
+  assert.deepEqual(types, ['get_stats', 'drop_dataset', 'force_snapshot']);
   await put('to-drop', [makeBatch(6)]);
   const before = await stats();
   assert.equal(typeof before.current_memory, 'number');

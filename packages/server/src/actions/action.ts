@@ -2,6 +2,7 @@
 import type { Logger } from '../log/logger.ts';
 import type { Store } from '../store/store.ts';
 import type { Config } from '../config/config.ts';
+import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import { longbowError } from '../errors.ts';
 import { parseJsonObject, utf8Text, type JsonObject } from '../service/json-body.ts';
 
@@ -11,6 +12,8 @@ export interface ActionContext {
   config: Config;
   logger: Logger;
   startedAtMs: number;
+  /** Absent when the server runs without a write-ahead log. */
+  snapshotter?: Snapshotter;
 }
 
 export interface ActionDefinition {

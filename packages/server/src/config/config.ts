@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { LOG_LEVELS, type LogLevel } from '../log/logger.ts';
 import { MEMORY_LIMIT_BYTES_DEFAULT } from '../limits.ts';
-import { parseSize } from './units.ts';
+import { parseDuration, parseSize } from './units.ts';
 
 export interface Config {
   listenAddr: string;
@@ -19,7 +19,17 @@ export interface Config {
   walSync: 'fsync' | 'none' | 'off';
   walSegmentBytesMax: number;
   walRecovery: 'strict' | 'truncate';
+  snapshotIntervalMs: number;
 }
+
+const duration = (what: string) => z.string().transform((text, context) => {
+  const ms = parseDuration(text);
+  if (ms === undefined) {
+    context.addIssue({ code: 'custom', message: `${what}: a Go-style duration, e.g. 30s, 5m, 1h30m, or 0 for off` });
+    return z.NEVER;
+  }
+  return ms;
+});
 
 const address = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'host:port, e.g. 0.0.0.0:3000');
 
@@ -51,6 +61,7 @@ export const SETTINGS = {
   walSync: { variable: 'LONGBOW_WAL_SYNC', defaultValue: 'fsync', schema: z.enum(['fsync', 'none', 'off']), description: '`fsync`: a write is acknowledged once its WAL record is on disk. `none`: once written to the OS (lost on power failure). `off`: no WAL at all, memory only (nothing survives a restart). Both of the latter are logged loudly at startup.' },
   walSegmentBytesMax: { variable: 'LONGBOW_MAX_WAL_SIZE', defaultValue: '100MiB', schema: size('size'), description: 'Size at which a WAL segment file is closed and the next one started.' },
   walRecovery: { variable: 'LONGBOW_WAL_RECOVERY', defaultValue: 'strict', schema: z.enum(['strict', 'truncate']), description: '`strict`: refuse to start on a corrupt WAL record before the tail. `truncate`: cut the log at the corruption and start (records after it are lost).' },
+  snapshotIntervalMs: { variable: 'LONGBOW_SNAPSHOT_INTERVAL', defaultValue: '1h', schema: duration('duration'), description: 'How often a snapshot is written (Go-style duration: `30s`, `5m`, `1h`); `0` turns the timer off (force_snapshot still works).' },
 } as const satisfies Record<keyof Config, Setting>;
 
 /** A configuration problem, naming the variable and the accepted form. */

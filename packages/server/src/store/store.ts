@@ -166,6 +166,11 @@ export class Store {
     if (batches.length === 0) this.sequence = Math.max(this.sequence, seq);
   }
 
+  /** After loading a snapshot: every write up to `seq` is in the store. */
+  restoreSequence(seq: number): void {
+    this.sequence = Math.max(this.sequence, seq);
+  }
+
   replayDrop(name: string, seq: number): void {
     this.applyDrop(name, seq);
   }
