@@ -143,6 +143,17 @@ class LongbowServer:
             LongbowServer.running.remove(self)
         return self.exit_code
 
+    def kill(self) -> int:
+        """SIGKILL, as a crash would. The kill is on purpose, so the exit check at teardown passes."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        code = self.proc.returncode
+        self.exit_code = 0
+        self._log.close()
+        if self in LongbowServer.running:
+            LongbowServer.running.remove(self)
+        return code
+
     def cleanup(self) -> None:
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
