@@ -12,10 +12,14 @@ import type { Journal, Store } from './store/store.ts';
 import { SnapshotCorruptionError, loadCurrentSnapshot, removeTemporarySnapshots } from './snapshot/snapshot-reader.ts';
 import { RecordType, WalCorruptionError, WalRecovery, WalWriter, WalWriterFailedError, type FileLayer, type WalRecord } from './wal/index.ts';
 
-/** Arrow IPC stream bytes of one batch: schema, the dictionaries it uses, the batch. */
-export function serializeBatch(batch: RecordBatch): Uint8Array {
+/**
+ * Arrow IPC stream bytes of one batch (schema, the dictionaries it uses, the batch) as pieces to
+ * be written back to back: the bodies are views of the batch's buffers, not copies, so the WAL
+ * checksums and writes them without concatenating (they must stay unchanged until it has).
+ */
+export function serializeBatch(batch: RecordBatch): Uint8Array[] {
   const encoder = new FlightDataEncoder(batch.schema);
-  return Buffer.concat(ipcStreamPieces([encoder.schemaMessage(), ...encoder.batchMessages(batch)]));
+  return ipcStreamPieces([encoder.schemaMessage(), ...encoder.batchMessages(batch)]);
 }
 
 function deserializeBatches(payload: Uint8Array): RecordBatch[] {
@@ -45,7 +49,7 @@ class NoJournal implements ClosableJournal {
 export class WalJournal implements ClosableJournal {
   constructor(private readonly writer: WalWriter, private readonly onFatal: (error: Error) => void) {}
 
-  appendPut(dataset: string, payload: Uint8Array): Promise<number> {
+  appendPut(dataset: string, payload: Uint8Array | readonly Uint8Array[]): Promise<number> {
     return this.append(RecordType.put, dataset, payload);
   }
 
@@ -69,7 +73,7 @@ export class WalJournal implements ClosableJournal {
     return this.writer;
   }
 
-  private async append(type: RecordType, dataset: string, payload: Uint8Array): Promise<number> {
+  private async append(type: RecordType, dataset: string, payload: Uint8Array | readonly Uint8Array[]): Promise<number> {
     try {
       return (await this.writer.append(type, dataset, payload)).seq;
     } catch (error) {

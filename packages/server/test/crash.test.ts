@@ -29,11 +29,20 @@ function random(seed: number): () => number {
   };
 }
 
-async function startChild(dataPath: string): Promise<{ child: ChildProcess; address: string }> {
+interface Child {
+  child: ChildProcess;
+  address: string;
+  /** Resolves with the exit code or signal, whenever the process ends. */
+  exited: Promise<number | string | null>;
+  output(): string;
+}
+
+async function startChild(dataPath: string): Promise<Child> {
   const child = spawn(process.execPath, ['--import', 'tsx', SERVER_MAIN], {
     env: { ...process.env, LONGBOW_LISTEN_ADDR: '127.0.0.1:0', LONGBOW_META_ADDR: '127.0.0.1:0', LONGBOW_DATA_PATH: dataPath, LONGBOW_LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const exited = new Promise<number | string | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
   let output = '';
   const address = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 30_000);
@@ -43,9 +52,9 @@ async function startChild(dataPath: string): Promise<{ child: ChildProcess; addr
       if (match) { clearTimeout(timer); resolve(match[1]); }
     });
     child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited with ${code}:\n${output}`)); });
+    void exited.then((code) => { clearTimeout(timer); reject(new Error(`server exited with ${code}:\n${output}`)); });
   });
-  return { child, address };
+  return { child, address, exited, output: () => output };
 }
 
 /** Writes batches until the server dies; returns the first ids of the acknowledged ones. */
@@ -106,21 +115,22 @@ test(`SIGKILL during concurrent DoPuts loses no acknowledged batch (${ITERATIONS
   let totalAcked = 0;
   try {
     for (let iteration = 0; iteration < ITERATIONS; iteration++) {
-      const { child, address } = await startChild(dataPath);
+      const { child, address, exited, output } = await startChild(dataPath);
       checkBatches(await readIds(address), acked, attempted);
       const writers = Array.from({ length: WRITERS }, (_, writer) => writeUntilDead(address, writer, iteration, attempted));
       const killAfterMs = 100 + Math.floor(next() * 600);
       await new Promise((resolve) => setTimeout(resolve, killAfterMs));
-      const exited = new Promise((resolve) => child.once('exit', resolve));
+      assert.equal(child.exitCode, null, `the server died on its own before the kill (seed ${seed}, iteration ${iteration}):\n${output()}`);
       child.kill('SIGKILL');
       await exited;
       for (const firstIds of await Promise.all(writers)) for (const firstId of firstIds) { acked.add(firstId); totalAcked++; }
     }
-    const { child, address } = await startChild(dataPath);
+    const { child, address, exited } = await startChild(dataPath);
     try {
       checkBatches(await readIds(address), acked, attempted);
     } finally {
       child.kill('SIGTERM');
+      await exited;
     }
     assert.ok(totalAcked > ITERATIONS, `the writers must get acknowledgements (seed ${seed}): ${totalAcked}`);
     process.stdout.write(`# crash test: seed ${seed}, ${ITERATIONS} kills, ${totalAcked} acknowledged batches, all present exactly once\n`);

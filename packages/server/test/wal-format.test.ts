@@ -1,7 +1,7 @@
 /** WAL format: CRC32C vectors, header and record round trips, the golden segment, decoding verdicts. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { crc32c, crc32cOfParts } from '../src/wal/crc32c.ts';
+import { crc32c, crc32cOfParts, crc32cReference, crc32cUpdate, crc32cUpdateSliced } from '../src/wal/crc32c.ts';
 import {
   RecordType, SEGMENT_HEADER_BYTES, concatRecord, decodeRecordAt, decodeSegmentHeader, encodeRecord, encodeSegmentHeader,
   parseSegmentFileName, segmentFileName, verifyEncodedRecord, type WalRecord,
@@ -31,6 +31,40 @@ test('CRC32C over parts equals CRC32C over the whole, at every split and alignme
     copy.set(bytes, start);
     assert.equal(crc32c(copy.subarray(start)), whole);
   }
+});
+
+/** A seeded xorshift32 byte source, so a failure is reproducible. */
+function randomBytes(length: number, seed: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  let state = seed | 1;
+  for (let index = 0; index < length; index++) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    bytes[index] = state & 0xff;
+  }
+  return bytes;
+}
+
+test('CRC32C fast paths match the byte-at-a-time reference at every length, start offset and split', () => {
+  const pool = randomBytes(300_000, 0x9e3779b9);
+  const lengths = [...Array.from({ length: 300 }, (_, index) => index), 1023, 1024, 1025, 4096 + 13, 65_536 + 7, 131_071];
+  for (const length of lengths) {
+    for (let offset = 0; offset < 8; offset++) {
+      const bytes = pool.subarray(offset + length, offset + 2 * length); // varied contents, every alignment
+      const expected = crc32cReference(0, bytes);
+      assert.equal(crc32c(bytes), expected, `length ${length}, offset ${offset}`);
+      assert.equal(crc32cUpdateSliced(0, bytes), expected, `byte-order-independent path, length ${length}, offset ${offset}`);
+      const split = (length * 7 + offset) % (length + 1);
+      assert.equal(crc32cUpdate(crc32cUpdate(0, bytes.subarray(0, split)), bytes.subarray(split)), expected, `split ${split}`);
+    }
+  }
+  // A non-zero starting CRC on every path, and a view of a Buffer from Node's shared pool.
+  const tail = pool.subarray(5, 5 + 777);
+  assert.equal(crc32cUpdate(0xdeadbeef, tail), crc32cReference(0xdeadbeef, tail));
+  assert.equal(crc32cUpdateSliced(0xdeadbeef, tail), crc32cReference(0xdeadbeef, tail));
+  const pooled = Buffer.from(pool.subarray(3, 3 + 200));
+  assert.equal(crc32c(pooled), crc32cReference(0, pooled));
 });
 
 test('segment header round-trips and rejects damage', () => {
@@ -81,6 +115,34 @@ test('a payload changed after encoding fails the pre-write check', () => {
   const encoded = encodeRecord({ seq: 1, type: RecordType.put, dataset: 'd', payload });
   payload[1] = 9;
   assert.equal(verifyEncodedRecord(encoded), false);
+});
+
+test('a record encoded from pieces is byte-identical to one from the joined payload', () => {
+  const whole = randomBytes(10_007, 42);
+  const cuts = [[], [0], [3], [3, 3, 4000], [1, 2, 9, 16, 17, 10_000], Array.from({ length: 2000 }, (_, index) => index * 5)];
+  for (const points of cuts) {
+    const bounds = [0, ...points, whole.length];
+    const pieces = bounds.slice(1).map((end, index) => whole.subarray(bounds[index], end)); // includes empty pieces
+    const fromPieces = encodeRecord({ seq: 77, type: RecordType.put, dataset: 'docs', payload: pieces });
+    const fromWhole = encodeRecord({ seq: 77, type: RecordType.put, dataset: 'docs', payload: whole });
+    assert.equal(fromPieces.bytes, fromWhole.bytes);
+    assert.ok(fromPieces.payload.every((piece) => piece.length > 0), 'empty pieces are dropped');
+    assert.deepEqual(Buffer.from(concatRecord(fromPieces)), Buffer.from(concatRecord(fromWhole)));
+    assert.ok(verifyEncodedRecord(fromPieces));
+  }
+  const empty = encodeRecord({ seq: 1, type: RecordType.drop, dataset: 'd', payload: [] });
+  assert.deepEqual(Buffer.from(concatRecord(empty)), Buffer.from(concatRecord(encodeRecord({ seq: 1, type: RecordType.drop, dataset: 'd', payload: new Uint8Array(0) }))));
+});
+
+test('a change to any payload piece after encoding fails the pre-write check', () => {
+  const pieces = [Uint8Array.from([1, 2, 3]), Uint8Array.from([4]), randomBytes(100, 7)];
+  const encoded = encodeRecord({ seq: 1, type: RecordType.put, dataset: 'd', payload: pieces });
+  for (const [index, piece] of pieces.entries()) {
+    piece[piece.length - 1] ^= 0x40;
+    assert.equal(verifyEncodedRecord(encoded), false, `piece ${index}`);
+    piece[piece.length - 1] ^= 0x40;
+    assert.equal(verifyEncodedRecord(encoded), true);
+  }
 });
 
 /**

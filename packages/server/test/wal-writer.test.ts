@@ -1,10 +1,11 @@
 /** WAL writer: group commit, sync modes, rotation, segment deletion, lifecycle. Real temp dirs. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as nextTick } from 'node:timers/promises';
+import { FaultyFileLayer } from '../src/wal/faulty-file-layer.ts';
 import { NodeFileLayer, type FileLayer, type OpenMode, type WalFile } from '../src/wal/file-layer.ts';
 import { RecordType, SEGMENT_HEADER_BYTES, encodeSegmentHeader, segmentFileName, type WalRecord } from '../src/wal/format.ts';
 import { WalRecovery } from '../src/wal/recovery.ts';
@@ -188,11 +189,84 @@ test('a payload modified between append and write fails the writer (checked befo
   assert.equal(statSync(join(directory, segmentFileName(1))).size, SEGMENT_HEADER_BYTES);
 });
 
+/** Counts write calls and the buffers handed to each. */
+class WriteCountingFileLayer extends NodeFileLayer {
+  writes: number[] = [];
+  override async open(path: string, mode: OpenMode): Promise<WalFile> {
+    const file = await super.open(path, mode);
+    const write = file.write.bind(file);
+    file.write = (buffers, position) => { this.writes.push(buffers.length); return write(buffers, position); };
+    return file;
+  }
+}
+
+/** `payload` cut into pieces of 1 to 13 bytes, some empty, most starting at odd offsets. */
+function piecesOf(payload: Uint8Array): Uint8Array[] {
+  const pieces: Uint8Array[] = [];
+  let start = 0;
+  for (let index = 0; start < payload.length; index++) {
+    const size = index % 5 === 4 ? 0 : 1 + ((index * 7) % 13);
+    pieces.push(payload.subarray(start, start + size));
+    start += size;
+  }
+  return pieces;
+}
+
+test('payloads given as pieces are written as if joined: same bytes, one vectored write, past IOV_MAX', async (t) => {
+  const payloads = [payloadFor(1, 20_000), payloadFor(2, 0), payloadFor(3, 3), payloadFor(4, 5000)];
+  assert.ok(piecesOf(payloads[0]).length > 2048, 'more pieces than IOV_MAX (1024) in one record');
+  const joinedDirectory = tempDirectory(t);
+  const joined = await openWriter(joinedDirectory);
+  await Promise.all(payloads.map((payload) => joined.append(RecordType.put, 'docs', payload)));
+  await joined.close();
+
+  const piecesDirectory = tempDirectory(t);
+  const files = new WriteCountingFileLayer();
+  const pieced = await openWriter(piecesDirectory, { files, verifyBeforeWrite: true });
+  files.writes = []; // not the segment header
+  const seqs = await Promise.all(payloads.map((payload, index) =>
+    pieced.append(RecordType.put, 'docs', index % 2 === 0 ? piecesOf(payload) : [payload])));
+  assert.deepEqual(seqs.map((result) => result.seq), [1, 2, 3, 4]);
+  assert.equal(files.writes.length, 1, 'the group commit is one write call');
+  assert.ok(files.writes[0] > 2048, `${files.writes[0]} buffers in the write`);
+  await pieced.close();
+
+  const segment = segmentFileName(1);
+  assert.deepEqual(readFileSync(join(piecesDirectory, segment)), readFileSync(join(joinedDirectory, segment)));
+  assert.deepEqual((await readAll(piecesDirectory)).map((record) => Buffer.from(record.payload)), payloads.map((payload) => Buffer.from(payload)));
+});
+
+test('payload pieces survive short writes', async (t) => {
+  const directory = tempDirectory(t);
+  const files = new FaultyFileLayer(new NodeFileLayer(), { seed: 11, shortWriteProbability: 0.8 });
+  const writer = await openWriter(directory, { files });
+  const payloads = Array.from({ length: 30 }, (_, index) => payloadFor(index + 1, 50 + index * 97));
+  for (let start = 0; start < payloads.length; start += 6) {
+    await Promise.all(payloads.slice(start, start + 6).map((payload) => writer.append(RecordType.put, 'docs', piecesOf(payload))));
+  }
+  await writer.close();
+  assert.ok(files.events.filter((event) => event.startsWith('short write')).length > 3, files.events.join('\n'));
+  assert.deepEqual((await readAll(directory)).map((record) => Buffer.from(record.payload)), payloads.map((payload) => Buffer.from(payload)));
+});
+
+test('a payload piece modified between append and write fails the writer (checked before writing)', async (t) => {
+  const directory = tempDirectory(t);
+  const writer = await openWriter(directory);
+  const pieces = [payloadFor(1, 10), payloadFor(2, 10), payloadFor(3, 10)];
+  const append = writer.append(RecordType.put, 'docs', pieces);
+  pieces[2][9] ^= 0xff;
+  await assert.rejects(append, (error: unknown) => error instanceof WalWriterFailedError && /changed between append and write/.test(error.message));
+  await assert.rejects(writer.close(), WalWriterFailedError);
+  assert.equal(statSync(join(directory, segmentFileName(1))).size, SEGMENT_HEADER_BYTES);
+});
+
 test('a record over the size limit is refused without using a sequence', async (t) => {
   const directory = tempDirectory(t);
   const writer = await openWriter(directory);
   const huge = Object.create(Uint8Array.prototype, { length: { value: 2 ** 30 } }) as Uint8Array; // only its length is read
   await assert.rejects(writer.append(RecordType.put, 'docs', huge), WalRecordTooLargeError);
+  const half = Object.create(Uint8Array.prototype, { length: { value: 2 ** 29 } }) as Uint8Array;
+  await assert.rejects(writer.append(RecordType.put, 'docs', [half, half]), WalRecordTooLargeError); // counted over all pieces
   assert.deepEqual(await writer.append(RecordType.put, 'docs', payloadFor(1)), { seq: 1 });
   await writer.close();
 });

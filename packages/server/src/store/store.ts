@@ -41,12 +41,12 @@ export function checkDatasetName(name: string): string {
  * records are applied in memory in that same order.
  */
 export interface Journal {
-  appendPut(dataset: string, payload: Uint8Array): Promise<number>;
+  appendPut(dataset: string, payload: Uint8Array | Uint8Array[]): Promise<number>;
   appendDrop(dataset: string): Promise<number>;
 }
 
 /** Turns a batch into the bytes the journal keeps (Arrow IPC stream: schema, dictionaries, batch). */
-export type BatchSerializer = (batch: RecordBatch) => Uint8Array;
+export type BatchSerializer = (batch: RecordBatch) => Uint8Array | Uint8Array[];
 
 /** No durability: sequences only (tests of the store alone). */
 class MemoryJournal implements Journal {

@@ -9,7 +9,7 @@
  * Sequences are numbers here (exact up to 2^53 - 1) and u64 on disk.
  */
 import assert from 'node:assert/strict';
-import { crc32c, crc32cOfParts } from './crc32c.ts';
+import { crc32c, crc32cUpdate } from './crc32c.ts';
 import { WAL_RECORD_BYTES_MAX } from './wal-limits.ts';
 
 export const WAL_FORMAT_VERSION = 1;
@@ -37,6 +37,36 @@ export interface WalRecord {
   dataset: string;
   /** For a put: Arrow IPC stream bytes. Opaque to the WAL. */
   payload: Uint8Array;
+}
+
+/**
+ * A payload to write: one buffer, or pieces that are written back to back as if concatenated
+ * (e.g. the IPC stream pieces of a batch, which are views of its buffers). Pieces are never
+ * copied or concatenated: they are checksummed one after the other and handed to the vectored
+ * write as they are.
+ */
+export type WalPayload = Uint8Array | readonly Uint8Array[];
+
+/** A record to encode: like WalRecord, but the payload may be given in pieces. */
+export interface WalRecordToWrite {
+  seq: number;
+  type: RecordType;
+  dataset: string;
+  payload: WalPayload;
+}
+
+/** The payload as a list of non-empty pieces (a new array; the bytes are not copied). */
+export function payloadPieces(payload: WalPayload): Uint8Array[] {
+  if (payload instanceof Uint8Array) return payload.length > 0 ? [payload] : [];
+  return payload.filter((piece) => piece.length > 0);
+}
+
+/** Total payload bytes. */
+export function payloadLength(payload: WalPayload): number {
+  if (payload instanceof Uint8Array) return payload.length;
+  let total = 0;
+  for (const piece of payload) total += piece.length;
+  return total;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -91,12 +121,13 @@ export function decodeSegmentHeader(bytes: Uint8Array): HeaderDecoding {
 // ---------------------------------------------------------------------------------------------
 // Records
 
-/** A record ready to write: `head` (fixed fields and name) then `payload`, unchanged. */
+/** A record ready to write: `head` (fixed fields and name) then the payload pieces, unchanged. */
 export interface EncodedRecord {
   seq: number;
   head: Uint8Array;
-  payload: Uint8Array;
-  /** head.length + payload.length. */
+  /** The payload's non-empty pieces, in order: views of the caller's buffers, not copies. */
+  payload: readonly Uint8Array[];
+  /** head.length + the payload's length. */
   bytes: number;
 }
 
@@ -109,15 +140,17 @@ const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * Encodes a record without copying the payload. The caller checks the size against
- * WAL_RECORD_BYTES_MAX first (a bigger record is an assertion failure here).
+ * Encodes a record without copying the payload (pieces are checksummed in turn and kept as
+ * views). The caller checks the size against WAL_RECORD_BYTES_MAX first (a bigger record is an
+ * assertion failure here).
  */
-export function encodeRecord(record: WalRecord): EncodedRecord {
+export function encodeRecord(record: WalRecordToWrite): EncodedRecord {
   assertSequence(record.seq);
   assert.ok(isRecordType(record.type), `unknown WAL record type ${record.type}`);
   const name = utf8Encoder.encode(record.dataset);
   assert.ok(name.length <= 0xffff, 'dataset name longer than a u16 length');
-  const bytes = recordBytes(name.length, record.payload.length);
+  const payload = payloadPieces(record.payload);
+  const bytes = recordBytes(name.length, payloadLength(payload));
   assert.ok(bytes - 4 <= WAL_RECORD_BYTES_MAX, `WAL record of ${bytes} bytes is over the limit`);
   const head = new Uint8Array(RECORD_FIXED_BYTES + name.length);
   const view = viewOf(head);
@@ -126,25 +159,33 @@ export function encodeRecord(record: WalRecord): EncodedRecord {
   head[16] = record.type;
   view.setUint16(17, name.length, true);
   head.set(name, RECORD_FIXED_BYTES);
-  view.setUint32(4, checksumOf(head, record.payload), true);
-  return { seq: record.seq, head, payload: record.payload, bytes };
+  view.setUint32(4, checksumOf(head, payload), true);
+  return { seq: record.seq, head, payload, bytes };
 }
 
 /** Whether the stored checksum still matches the bytes (checked again just before writing). */
 export function verifyEncodedRecord(record: EncodedRecord): boolean {
-  return viewOf(record.head).getUint32(4, true) === checksumOf(record.head, record.payload);
+  return viewOf(record.head).getUint32(4, true) === checksumOf(record.head, record.payload)
+    && record.head.length + payloadLength(record.payload) === record.bytes;
 }
 
 /** The record as one contiguous buffer (tests, golden files). */
 export function concatRecord(record: EncodedRecord): Uint8Array {
   const bytes = new Uint8Array(record.bytes);
   bytes.set(record.head, 0);
-  bytes.set(record.payload, record.head.length);
+  let offset = record.head.length;
+  for (const piece of record.payload) {
+    bytes.set(piece, offset);
+    offset += piece.length;
+  }
   return bytes;
 }
 
-function checksumOf(head: Uint8Array, payload: Uint8Array): number {
-  return crc32cOfParts([head.subarray(RECORD_CHECKSUMMED_START), payload]);
+/** CRC32C of the checksummed part of the head, then of each piece: no concatenation. */
+function checksumOf(head: Uint8Array, payload: readonly Uint8Array[]): number {
+  let crc = crc32cUpdate(0, head.subarray(RECORD_CHECKSUMMED_START));
+  for (const piece of payload) crc = crc32cUpdate(crc, piece);
+  return crc;
 }
 
 export type RecordDecoding =

@@ -16,7 +16,10 @@ import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { DATASET_NAME_BYTES_MAX } from '../limits.ts';
 import { NodeFileLayer, writeFully, type FileLayer, type WalFile } from './file-layer.ts';
-import { SEGMENT_HEADER_BYTES, encodeRecord, isRecordType, recordBytes, verifyEncodedRecord, type EncodedRecord, type RecordType } from './format.ts';
+import {
+  SEGMENT_HEADER_BYTES, encodeRecord, isRecordType, payloadLength, recordBytes, verifyEncodedRecord, type EncodedRecord, type RecordType,
+  type WalPayload,
+} from './format.ts';
 import { createSegmentFile, listSegments } from './segment-files.ts';
 import { WalRecordTooLargeError, WalWriterFailedError } from './wal-errors.ts';
 import { WAL_RECORD_BYTES_MAX, WAL_SEGMENT_BYTES_MAX_DEFAULT } from './wal-limits.ts';
@@ -111,14 +114,19 @@ export class WalWriter {
   /** Set once a write or fsync failed; the writer then refuses every append. */
   get failed(): WalWriterFailedError | null { return this.failure; }
 
-  /** Appends a record; resolves with its sequence once durable (see the sync option). */
-  append(type: RecordType, dataset: string, payload: Uint8Array): Promise<{ seq: number }> {
+  /**
+   * Appends a record; resolves with its sequence once durable (see the sync option). The payload
+   * may be given in pieces, written back to back: they are checksummed here and written later by
+   * reference, never copied, so they must not change until the promise settles (with
+   * verifyBeforeWrite a change fails the writer instead of reaching the disk).
+   */
+  append(type: RecordType, dataset: string, payload: WalPayload): Promise<{ seq: number }> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.state !== 'open') return Promise.reject(new Error('WAL writer is closed'));
     assert.ok(isRecordType(type), `unknown WAL record type ${type}`);
     const datasetBytes = Buffer.byteLength(dataset, 'utf8');
     assert.ok(datasetBytes > 0 && datasetBytes <= DATASET_NAME_BYTES_MAX, `dataset name of ${datasetBytes} bytes`);
-    const bytes = recordBytes(datasetBytes, payload.length);
+    const bytes = recordBytes(datasetBytes, payloadLength(payload));
     if (bytes - 4 > WAL_RECORD_BYTES_MAX) return Promise.reject(new WalRecordTooLargeError(bytes, WAL_RECORD_BYTES_MAX + 4));
     const record = encodeRecord({ seq: this.nextSequence++, type, dataset, payload });
     return new Promise((resolve, reject) => {
@@ -238,7 +246,12 @@ export class WalWriter {
         assert.ok(verifyEncodedRecord(record), `WAL record ${record.seq} changed between append and write (payload buffer modified?)`);
       }
     }
-    const buffers = run.flatMap((record) => [record.head, record.payload]);
+    // Heads and payload pieces go to one vectored write as they are (libuv splits past IOV_MAX).
+    const buffers: Uint8Array[] = [];
+    for (const record of run) {
+      buffers.push(record.head);
+      for (const piece of record.payload) buffers.push(piece); // no spread: a batch may have many pieces
+    }
     this.unsyncedWrites = true;
     const written = await writeFully(this.segment.file, buffers, this.segment.sizeBytes);
     this.segment.sizeBytes += written;
