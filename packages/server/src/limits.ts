@@ -27,6 +27,12 @@ export const MEMORY_LIMIT_BYTES_DEFAULT = 1024 * 1024 * 1024;
 /** HTTP/2 flow-control window per stream and per connection. */
 export const FLOW_CONTROL_WINDOW_BYTES = 32 * 1024 * 1024;
 
+/**
+ * Batches of one DoPut stream that may wait for the write-ahead log at once: enough to overlap
+ * receiving with logging, few enough that a slow disk pushes back on the client quickly.
+ */
+export const PUT_BATCHES_IN_FLIGHT_MAX = 4;
+
 /** How long shutdown waits for running calls before cancelling them. */
 export const SHUTDOWN_GRACE_MS = 10_000;
 

@@ -26,19 +26,17 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.logLevel });
   const server = new LongbowServer(config, logger);
   server.onFatal = () => process.exit(EXIT_FAILURE);
-  try {
-    await server.start();
-  } catch (error) {
-    if (error instanceof RecoveryError) {
-      logger.fatal({ err: error }, 'Recovery failed: refusing to start');
-      process.stderr.write(`longbow: cannot start: ${error.message}\n`);
-      process.exit(EXIT_DATA_LOSS);
-    }
-    throw error;
-  }
 
+  // Signals are handled from the start: one that arrives during recovery stops the server as
+  // soon as it is up, instead of killing the process half-way.
+  let started = false;
+  let stopRequested: NodeJS.Signals | undefined;
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
+    if (!started) {
+      stopRequested ??= signal;
+      return;
+    }
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, `Received ${signal}, shutting down`);
@@ -49,6 +47,19 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+
+  try {
+    await server.start();
+  } catch (error) {
+    if (error instanceof RecoveryError) {
+      logger.fatal({ err: error }, 'Recovery failed: refusing to start');
+      process.stderr.write(`longbow: cannot start: ${error.message}\n`);
+      process.exit(EXIT_DATA_LOSS);
+    }
+    throw error;
+  }
+  started = true;
+  if (stopRequested) stop(stopRequested);
 }
 
 main().catch((error: unknown) => {

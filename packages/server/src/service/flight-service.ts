@@ -14,10 +14,17 @@ import type { ActionContext } from '../actions/action.ts';
 import { longbowError } from '../errors.ts';
 import type { Dataset } from '../store/dataset.ts';
 import { planScan } from '../store/scan.ts';
+import type { AppendResult } from '../store/store.ts';
+import { PUT_BATCHES_IN_FLIGHT_MAX } from '../limits.ts';
 import { parseCriteria } from './criteria.ts';
 import { parseTicket } from './ticket.ts';
 
 const EMPTY = new Uint8Array(0);
+
+/** 0 when `a` settles first (fulfilled or rejected), 1 when `b` does. */
+function firstSettled(a: Promise<unknown>, b: Promise<unknown>): Promise<0 | 1> {
+  return Promise.race([a.then(() => 0 as const, () => 0 as const), b.then(() => 1 as const, () => 1 as const)]);
+}
 
 function json(value: unknown): Uint8Array {
   return Buffer.from(JSON.stringify(value), 'utf8');
@@ -130,26 +137,54 @@ export class LongbowFlightService implements FlightHandlers {
     for (const batch of plan.batches) yield* encoder.batchMessages(batch);
   }
 
+  /**
+   * Batches are validated and logged in arrival order and acknowledged in that order as soon as
+   * each is durable. While up to PUT_BATCHES_IN_FLIGHT_MAX batches wait for the log, the next
+   * message is already being received, so network and disk overlap; a client that waits for
+   * each acknowledgement before sending more gets it without delay.
+   */
   async *doPut(messages: AsyncIterable<FlightData>): AsyncGenerator<PutResult> {
     const { store } = this.context;
     const decoder = new FlightDataDecoder();
+    const pending: Promise<AppendResult>[] = [];
+    const iterator = messages[Symbol.asyncIterator]();
+    let reading: Promise<IteratorResult<FlightData>> | undefined;
+    let ended = false;
     let dataset: string | undefined;
     let stored = 0;
-    for await (const message of messages) {
-      const decoded = decoder.decode(message);
-      if (decoded.kind === 'schema') {
-        const name = dataset ?? datasetOf(decoded.descriptor);
-        store.checkSchema(name, decoded.schema);
-        dataset = name;
-      } else if (decoded.kind === 'batch') {
-        if (dataset === undefined) throw longbowError('MISSING_SCHEMA', 'a record batch arrived before the schema');
-        const result = await store.append(dataset, decoded.batch);
-        stored += 1;
-        yield {
-          appMetadata: json({ dataset: result.dataset, rows: result.rows, total_rows: result.totalRows, seq: result.seq }),
-        };
+    try {
+      while (!ended || pending.length > 0) {
+        if (!ended && reading === undefined && pending.length < PUT_BATCHES_IN_FLIGHT_MAX) reading = iterator.next();
+        if (pending.length > 0 && (reading === undefined || await firstSettled(pending[0], reading) === 0)) {
+          const result = await pending.shift()!;
+          stored += 1;
+          yield { appMetadata: json({ dataset: result.dataset, rows: result.rows, total_rows: result.totalRows, seq: result.seq }) };
+          continue;
+        }
+        const next = await reading!;
+        reading = undefined;
+        if (next.done) {
+          ended = true;
+          continue;
+        }
+        const decoded = decoder.decode(next.value);
+        if (decoded.kind === 'schema') {
+          const name = dataset ?? datasetOf(decoded.descriptor);
+          store.checkSchema(name, decoded.schema);
+          dataset = name;
+        } else if (decoded.kind === 'batch') {
+          if (dataset === undefined) throw longbowError('MISSING_SCHEMA', 'a record batch arrived before the schema');
+          // store.append validates, reserves memory and takes its log sequence synchronously.
+          const appended = store.append(dataset, decoded.batch);
+          appended.catch(() => undefined); // handled when acknowledged
+          pending.push(appended);
+        }
+        // Dictionary batches are kept by the decoder; metadata-only messages carry nothing to store.
       }
-      // Dictionary batches are kept by the decoder; metadata-only messages carry nothing to store.
+    } finally {
+      // After a failure, batches still in flight finish on their own (durable but unacknowledged).
+      pending.length = 0;
+      if (!ended) void iterator.return?.()?.catch(() => undefined);
     }
     if (dataset === undefined || decoder.schema === null) throw longbowError('MISSING_SCHEMA', 'the stream ended without a schema message');
     // A stream with a schema and no batches creates an empty dataset (pyarrow's write_table of an empty table).
