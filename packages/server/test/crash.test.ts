@@ -12,22 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FlightClient, pathDescriptor } from '@longbow/flight';
 import { makeBatch } from './helpers.ts';
+import { seededRandom } from '../src/wal/faulty-file-layer.ts';
 
 const ITERATIONS = Number(process.env.CRASH_ITERATIONS ?? 20);
 const WRITERS = 4;
 const ROWS_PER_BATCH = 16;
 const SERVER_MAIN = new URL('../src/main.ts', import.meta.url).pathname;
 
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Child {
   child: ChildProcess;
@@ -108,7 +99,7 @@ function checkBatches(counts: Map<number, number>, acked: Set<number>, attempted
 
 test(`SIGKILL during concurrent DoPuts loses no acknowledged batch (${ITERATIONS} iterations)`, { timeout: ITERATIONS * 20_000 }, async () => {
   const seed = Number(process.env.CRASH_SEED ?? Date.now() % 1_000_000);
-  const next = random(seed);
+  const next = seededRandom(seed);
   const dataPath = mkdtempSync(join(tmpdir(), 'longbow-crash-'));
   const acked = new Set<number>();
   const attempted = new Set<number>();
