@@ -109,15 +109,7 @@ class Server:
     def start(self) -> "Server":
         data = self.data
         data.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        env.update({
-            "LONGBOW_LISTEN_ADDR": "127.0.0.1:0",
-            "LONGBOW_META_ADDR": "127.0.0.1:0",
-            "LONGBOW_DATA_PATH": str(data),
-            "LONGBOW_MAX_MEMORY": "0",
-            "LONGBOW_WAL_SYNC": self.sync,
-            "LONGBOW_SNAPSHOT_INTERVAL": "0",
-        })
+        env = ft.longbow_env(data, self.sync, LONGBOW_SNAPSHOT_INTERVAL="0")
         self.records = []
         self._listening.clear()
         log = open(self.log_path, "ab")

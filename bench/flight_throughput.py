@@ -135,20 +135,27 @@ def _wait_for(predicate: Callable[[], object], proc: subprocess.Popen, what: str
     raise RuntimeError(f"{what} did not start listening within {START_TIMEOUT_S:.0f} s (log: {log})")
 
 
-def start_longbow(workdir: Path) -> int:
-    log = OUT_DIR / "longbow-server.log"
-    data = workdir / "longbow-data"
-    data.mkdir()
+def longbow_env(data: Path, wal_sync: str, **extra: str) -> dict[str, str]:
+    """Environment for a bench server: free loopback ports, `data` as its directory, no memory limit."""
     env = dict(os.environ)
     env.update({
         "LONGBOW_LISTEN_ADDR": "127.0.0.1:0",
         "LONGBOW_META_ADDR": "127.0.0.1:0",
         "LONGBOW_DATA_PATH": str(data),
         "LONGBOW_MAX_MEMORY": "0",
-        # The anchor keeps tables in memory only; so does ours by default (BENCH_WAL_SYNC=off).
-        # BENCH_WAL_SYNC=fsync measures the durable path (the write-ahead log's cost).
-        "LONGBOW_WAL_SYNC": WAL_SYNC,
+        "LONGBOW_WAL_SYNC": wal_sync,
+        **extra,
     })
+    return env
+
+
+def start_longbow(workdir: Path) -> int:
+    log = OUT_DIR / "longbow-server.log"
+    data = workdir / "longbow-data"
+    data.mkdir()
+    # The anchor keeps tables in memory only; so does ours by default (BENCH_WAL_SYNC=off).
+    # BENCH_WAL_SYNC=fsync measures the durable path (the write-ahead log's cost).
+    env = longbow_env(data, WAL_SYNC)
     with open(log, "wb") as out:
         proc = _spawn(["node", "--import", "tsx", "packages/server/src/main.ts"], cwd=ROOT, env=env,
                       stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)

@@ -69,10 +69,6 @@ export class WalJournal implements ClosableJournal {
     return this.writer.deleteSegmentsUpTo(seq);
   }
 
-  get walWriter(): WalWriter {
-    return this.writer;
-  }
-
   private async append(type: RecordType, dataset: string, payload: Uint8Array | readonly Uint8Array[]): Promise<number> {
     try {
       return (await this.writer.append(type, dataset, payload)).seq;
