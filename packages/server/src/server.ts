@@ -7,7 +7,7 @@ import type { Config } from './config/config.ts';
 import type { Logger } from './log/logger.ts';
 import { Store } from './store/store.ts';
 import { LongbowFlightService } from './service/flight-service.ts';
-import { FLOW_CONTROL_WINDOW_BYTES, SHUTDOWN_GRACE_MS } from './limits.ts';
+import { SHUTDOWN_GRACE_MS } from './limits.ts';
 import { WalJournal, openJournal, serializeBatch, snapshotRoot, type ClosableJournal } from './persistence.ts';
 import { Snapshotter } from './snapshot/snapshotter.ts';
 import type { ActionContext } from './actions/action.ts';
@@ -42,7 +42,7 @@ export class LongbowServer {
     const service = new LongbowFlightService(this.actionContext);
     this.flight = new FlightServer(service, {
       messageBytesMax: config.grpcMessageBytesMax,
-      flowControlWindowBytes: FLOW_CONTROL_WINDOW_BYTES,
+      flowControlWindowBytes: config.grpcWindowBytes,
       beforeCall: (call) => service.authenticate(call),
       onError: (error, call) => logger.error({ err: error, method: call.method, peer: call.peer }, 'Unexpected error in call'),
       onCallEnd: (outcome) => logger.debug({

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { LOG_LEVELS, type LogLevel } from '../log/logger.ts';
-import { MEMORY_LIMIT_BYTES_DEFAULT } from '../limits.ts';
+import { FLOW_CONTROL_WINDOW_BYTES, MEMORY_LIMIT_BYTES_DEFAULT } from '../limits.ts';
 import { parseDuration, parseSize } from './units.ts';
 
 export interface Config {
@@ -20,6 +20,13 @@ export interface Config {
   walSegmentBytesMax: number;
   walRecovery: 'strict' | 'truncate';
   snapshotIntervalMs: number;
+  metricsAddr: string;
+  logFormat: 'json' | 'pretty';
+  ttlMs: number;
+  grpcWindowBytes: number;
+  hnswM: number;
+  hnswEfConstruction: number;
+  hnswEfSearch: number;
 }
 
 const duration = (what: string) => z.string().transform((text, context) => {
@@ -42,6 +49,9 @@ const size = (what: string) => z.string().transform((text, context) => {
   return bytes;
 });
 
+const positiveInteger = (max: number) => z.string().regex(/^\d+$/, 'a whole number').transform(Number)
+  .pipe(z.number().int().min(1, 'at least 1').max(max, `at most ${max}`));
+
 interface Setting {
   variable: string;
   defaultValue: string | undefined;
@@ -62,6 +72,13 @@ export const SETTINGS = {
   walSegmentBytesMax: { variable: 'LONGBOW_MAX_WAL_SIZE', defaultValue: '100MiB', schema: size('size'), description: 'Size at which a WAL segment file is closed and the next one started.' },
   walRecovery: { variable: 'LONGBOW_WAL_RECOVERY', defaultValue: 'strict', schema: z.enum(['strict', 'truncate']), description: '`strict`: refuse to start on a corrupt WAL record before the tail. `truncate`: cut the log at the corruption and start (records after it are lost).' },
   snapshotIntervalMs: { variable: 'LONGBOW_SNAPSHOT_INTERVAL', defaultValue: '1h', schema: duration('duration'), description: 'How often a snapshot is written (Go-style duration: `30s`, `5m`, `1h`); `0` turns the timer off (force_snapshot still works).' },
+  metricsAddr: { variable: 'LONGBOW_METRICS_ADDR', defaultValue: '0.0.0.0:9090', schema: address, description: 'HTTP port for `/metrics` (Prometheus text) and `/healthz`.' },
+  logFormat: { variable: 'LONGBOW_LOG_FORMAT', defaultValue: 'json', schema: z.enum(['json', 'pretty']), description: '`json`: one JSON object per line. `pretty`: one readable line per event, for a terminal.' },
+  ttlMs: { variable: 'LONGBOW_TTL', defaultValue: '0', schema: duration('duration'), description: 'A dataset neither read nor written for this long is dropped (durably, logged); `0` keeps datasets forever.' },
+  grpcWindowBytes: { variable: 'LONGBOW_GRPC_WINDOW_SIZE', defaultValue: String(FLOW_CONTROL_WINDOW_BYTES), schema: size('size'), description: 'HTTP/2 flow-control window per connection and per stream; large windows keep big DoPuts fast.' },
+  hnswM: { variable: 'LONGBOW_HNSW_M', defaultValue: '16', schema: positiveInteger(256), description: 'HNSW graph degree (links per node); higher: better recall, more memory, slower build.' },
+  hnswEfConstruction: { variable: 'LONGBOW_HNSW_EF_CONSTRUCTION', defaultValue: '128', schema: positiveInteger(4096), description: 'HNSW candidate list size while building; higher: better graph, slower build.' },
+  hnswEfSearch: { variable: 'LONGBOW_HNSW_EF_SEARCH', defaultValue: '64', schema: positiveInteger(4096), description: 'HNSW candidate list size per query (a search may override it with `ef`); higher: better recall, slower search.' },
 } as const satisfies Record<keyof Config, Setting>;
 
 /** A configuration problem, naming the variable and the accepted form. */
