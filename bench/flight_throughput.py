@@ -141,6 +141,7 @@ def longbow_env(data: Path, wal_sync: str, **extra: str) -> dict[str, str]:
     env.update({
         "LONGBOW_LISTEN_ADDR": "127.0.0.1:0",
         "LONGBOW_META_ADDR": "127.0.0.1:0",
+        "LONGBOW_METRICS_ADDR": "127.0.0.1:0",
         "LONGBOW_DATA_PATH": str(data),
         "LONGBOW_MAX_MEMORY": "0",
         "LONGBOW_WAL_SYNC": wal_sync,

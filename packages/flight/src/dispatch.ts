@@ -45,6 +45,10 @@ export interface CallOutcome {
   code: GrpcStatus;
   durationSeconds: number;
   peer: string;
+  /** FlightData bytes received (IPC header + body + app_metadata of each message): DoPut, DoExchange. */
+  bytesReceived: number;
+  /** FlightData bytes sent, counted once the transport took them: DoGet, DoExchange. */
+  bytesSent: number;
 }
 
 /** A status to send: code, message, and the application error code trailer when known. */
@@ -104,7 +108,23 @@ async function* once<T>(value: Promise<T>): AsyncGenerator<T> {
 
 type AnyHandler = (input: unknown, context: CallContext) => AsyncIterable<unknown> | Promise<unknown>;
 
+interface ByteCounts { received: number; sent: number }
+
+/** Payload bytes of one FlightData message: what the application sent, without protobuf framing. */
+function flightDataBytes(data: FlightData): number {
+  return data.dataHeader.byteLength + data.dataBody.byteLength + data.appMetadata.byteLength;
+}
+
+async function* countReceived(messages: AsyncIterable<FlightData>, counts: ByteCounts): AsyncGenerator<FlightData> {
+  for await (const message of messages) {
+    counts.received += flightDataBytes(message);
+    yield message;
+  }
+}
+
 export class CallDispatcher {
+  private readonly byteCounts = new WeakMap<CallContext, ByteCounts>();
+
   constructor(private readonly handlers: FlightHandlers, private readonly options: DispatchOptions) {}
 
   private handlerFor(method: FlightMethod): AnyHandler | undefined {
@@ -132,8 +152,21 @@ export class CallDispatcher {
     await this.options.beforeCall?.(context);
     const handler = this.handlerFor(shape.name);
     if (!handler) throw unimplemented(shape.name);
-    const result = handler(input, context);
-    yield* (shape.responseStream ? result as AsyncIterable<unknown> : once(result as Promise<unknown>));
+    const counts: ByteCounts = { received: 0, sent: 0 };
+    this.byteCounts.set(context, counts);
+    const counted = shape.request === flightDataCodec && shape.requestStream
+      ? countReceived(input as AsyncIterable<FlightData>, counts) : input;
+    const result = handler(counted, context);
+    const responses = shape.responseStream ? result as AsyncIterable<unknown> : once(result as Promise<unknown>);
+    if (shape.response !== flightDataCodec) {
+      yield* responses;
+      return;
+    }
+    for await (const response of responses as AsyncIterable<FlightData>) {
+      yield response;
+      // Resumed once the transport has written the message (a cancelled call never resumes).
+      counts.sent += flightDataBytes(response);
+    }
   }
 
   /** Maps any thrown value to a status the peer may see; unexpected errors go to onError. */
@@ -145,6 +178,11 @@ export class CallDispatcher {
 
   finish(context: CallContext, startNs: bigint, code: GrpcStatus): void {
     const durationSeconds = Number(process.hrtime.bigint() - startNs) / 1e9;
-    this.options.onCallEnd?.({ method: context.method, code, durationSeconds, peer: context.peer });
+    const counts = this.byteCounts.get(context);
+    this.byteCounts.delete(context);
+    this.options.onCallEnd?.({
+      method: context.method, code, durationSeconds, peer: context.peer,
+      bytesReceived: counts?.received ?? 0, bytesSent: counts?.sent ?? 0,
+    });
   }
 }

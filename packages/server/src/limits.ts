@@ -21,11 +21,13 @@ export const CONTROL_JSON_BYTES_MAX = 16 * 1024 * 1024;
 /** Filters per request: more than this is a mistake, not a query. */
 export const FILTERS_PER_REQUEST_MAX = 64;
 
-/** Default memory limit when LONGBOW_MAX_MEMORY is unset: 1 GiB. */
-export const MEMORY_LIMIT_BYTES_DEFAULT = 1024 * 1024 * 1024;
+/**
+ * Ids per `delete` action: one WAL record and one synchronous pass over the id index each;
+ * larger deletions are split by the client so the event loop is never held for long.
+ */
+export const DELETE_IDS_PER_REQUEST_MAX = 1_000_000;
 
-/** HTTP/2 flow-control window per stream and per connection. */
-export const FLOW_CONTROL_WINDOW_BYTES = 32 * 1024 * 1024;
+/* Defaults of settings (memory limit, HTTP/2 window) live with the settings: config/config.ts. */
 
 /**
  * Batches of one DoPut stream that may wait for the write-ahead log at once: enough to overlap
@@ -60,3 +62,103 @@ export const WAL_RECORD_BYTES_MAX = 1024 * 1024 * 1024;
  * only if its sequence fits) without missing a real record after the damage.
  */
 export const WAL_RESCAN_SEQUENCE_WINDOW = 1_000_000;
+
+/** TTL eviction checks run every TTL/4, clamped to this range: often enough, never busy. */
+export const TTL_CHECK_INTERVAL_MS_MIN = 250;
+export const TTL_CHECK_INTERVAL_MS_MAX = 60_000;
+
+// Metrics.
+
+/**
+ * Datasets that get their own `longbow_rows` series (the largest by rows); the others are
+ * summed under `dataset="_other"`. Every label value is a time series kept by Prometheus, so
+ * the label set must stay bounded however many datasets clients create.
+ */
+export const METRICS_ROWS_DATASETS_MAX = 50;
+
+/* Search requests. */
+/** Neighbours per query when a request gives no `k`. */
+export const SEARCH_K_DEFAULT = 10;
+/** Largest `k`: a result of 10,000 rows is already a scan, not a search. */
+export const SEARCH_K_MAX = 10_000;
+/** Largest per-query `ef` (HNSW candidate list). */
+export const SEARCH_EF_MAX = 4096;
+/** Query vectors in one VectorSearch action (DoExchange streams have no limit: they are batched). */
+export const SEARCH_QUERIES_MAX = 10_000;
+
+// ---------------------------------------------------------------------------------------------
+// Vector index (src/index/). Measured on 2-core AMD EPYC (AVX-512) with 128-dimensional float32.
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A dataset whose vectors take at most this many bytes is searched exactly only (no HNSW graph,
+ * no worker thread): the exact kernel scans ~10 GB/s, so 8 MiB is under 1 ms per query, and
+ * building a graph for it would cost more than it saves.
+ */
+export const INDEX_FLAT_ONLY_VECTOR_BYTES_MAX = 8 * 1024 * 1024;
+
+/**
+ * Vectors copied into the exact kernel's working memory at a time: small enough to stay in
+ * the L2 cache while every query of a batch is scored against them.
+ */
+export const INDEX_SCAN_BLOCK_BYTES = 256 * 1024;
+
+/**
+ * Vector bytes an exact scan reads before it yields to the event loop: ~2-3 ms of work at
+ * ~10 GB/s, well inside the 20 ms the event loop may be held.
+ */
+export const INDEX_SCAN_SLICE_BYTES = 24 * 1024 * 1024;
+
+/**
+ * Vector bytes sent to the indexing worker per message (one copy, transferred): large enough
+ * that messaging costs nothing next to insertion, small enough that little memory is in flight
+ * and the copy takes well under a millisecond.
+ */
+export const INDEX_FEED_BYTES_MAX = 2 * 1024 * 1024;
+
+/** Messages of rows in flight to the indexing worker: one being inserted, one waiting. */
+export const INDEX_FEED_MESSAGES_IN_FLIGHT_MAX = 2;
+
+/**
+ * Vector bytes the worker inserts into the graph before it looks at its message queue again
+ * (64 rows at 128 dimensions: ~10-30 ms): a search that arrives during indexing waits at most
+ * about this long. Insertion cost grows with the dimension, hence bytes, not rows.
+ */
+export const INDEX_INSERT_BATCH_BYTES = 32 * 1024;
+
+/**
+ * A filtered search whose candidate set holds at most this many rows, or at most
+ * INDEX_FILTER_EXACT_FRACTION of the dataset, is answered exactly over the candidates: at
+ * that selectivity the graph would need heavy oversampling and still miss matches.
+ */
+export const INDEX_FILTER_EXACT_ROWS_MAX = 20_000;
+export const INDEX_FILTER_EXACT_FRACTION = 0.05;
+/**
+ * dot_product graphs (inner product is not a distance) find the first ten neighbours well but
+ * miss many of the first hundred (recall@100 ~0.85 however large ef), so deep oversampling
+ * does not work for them: filters passing up to 30% of the rows are answered exactly.
+ */
+export const INDEX_FILTER_EXACT_FRACTION_DOT_PRODUCT = 0.3;
+
+/**
+ * A filtered graph search asks for k / selectivity x this many candidates, then grows the
+ * request by INDEX_OVERSAMPLING_GROWTH until k of them pass; past
+ * INDEX_OVERSAMPLING_ROWS_MAX candidates it gives up and searches exactly.
+ */
+export const INDEX_OVERSAMPLING_FACTOR = 1.5;
+export const INDEX_OVERSAMPLING_GROWTH = 4;
+export const INDEX_OVERSAMPLING_ROWS_MAX = 65_536;
+
+/**
+ * Graph candidates asked for per query, as a multiple of k (the graph explores at least ef).
+ * Every candidate that passes the filters is re-scored exactly from the stored float32
+ * vectors: the graph may keep its vectors at lower precision (bf16), and re-scoring makes every
+ * reported distance exact and identical to the flat index's.
+ */
+export const INDEX_RESCORE_FACTOR = 4;
+
+/**
+ * Native threads the indexing worker uses to insert: one core is left to the event loop.
+ * (Searches use one thread each; batched searches use this many.)
+ */
+export const INDEX_BUILD_THREADS_MAX = 8;

@@ -1,5 +1,6 @@
 /**
- * The server process: configuration, logging, signals, exit codes.
+ * The server process: configuration, logging, signals, exit codes. SIGTERM/SIGINT stop the
+ * server cleanly; SIGHUP reloads the configuration (config/reloader.ts).
  * Exit 0 after a clean shutdown (SIGTERM/SIGINT), 2 for invalid configuration, 3 when recovery
  * finds a corrupt write-ahead log, 1 otherwise (including a WAL write or fsync failure).
  */
@@ -7,6 +8,7 @@ import { ConfigError, loadConfig, type Config } from './config/config.ts';
 import { createLogger } from './log/logger.ts';
 import { LongbowServer } from './server.ts';
 import { RecoveryError } from './persistence.ts';
+import { configEnvironment, unknownVariables } from './config/env-file.ts';
 
 const EXIT_CONFIG = 2;
 const EXIT_FAILURE = 1;
@@ -14,8 +16,11 @@ const EXIT_DATA_LOSS = 3;
 
 async function main(): Promise<void> {
   let config: Config;
+  let unknown: string[];
   try {
-    config = loadConfig(process.env);
+    const env = configEnvironment(process.env, 'startup');
+    config = loadConfig(env);
+    unknown = unknownVariables(env);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`longbow: invalid configuration: ${error.message}\n`);
@@ -23,7 +28,8 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const logger = createLogger({ level: config.logLevel });
+  const logger = createLogger({ level: config.logLevel, format: config.logFormat });
+  for (const variable of unknown) logger.warn({ variable }, `Unknown setting ${variable} is ignored (see docs/configuration.md)`);
   const server = new LongbowServer(config, logger);
   server.onFatal = () => process.exit(EXIT_FAILURE);
 
@@ -47,6 +53,12 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // SIGHUP only queues a reload; one that arrives during recovery is applied once the server is up.
+  let reloadRequested = false;
+  process.on('SIGHUP', () => {
+    if (started) server.reloader.request();
+    else reloadRequested = true;
+  });
 
   try {
     await server.start();
@@ -60,6 +72,7 @@ async function main(): Promise<void> {
   }
   started = true;
   if (stopRequested) stop(stopRequested);
+  else if (reloadRequested) server.reloader.request();
 }
 
 main().catch((error: unknown) => {

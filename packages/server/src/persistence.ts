@@ -8,7 +8,9 @@ import { FlightDataDecoder, FlightDataEncoder, ipcStreamPieces, splitIpcStream }
 import type { Config } from './config/config.ts';
 import { longbowError } from './errors.ts';
 import type { Logger } from './log/logger.ts';
+import type { LongbowMetrics } from './metrics/longbow-metrics.ts';
 import type { Journal, Store } from './store/store.ts';
+import { keysOfIdsBatch } from './store/ids-batch.ts';
 import { SnapshotCorruptionError, loadCurrentSnapshot, removeTemporarySnapshots } from './snapshot/snapshot-reader.ts';
 import { RecordType, WalCorruptionError, WalRecovery, WalWriter, WalWriterFailedError, type FileLayer, type WalRecord } from './wal/index.ts';
 
@@ -42,6 +44,7 @@ class NoJournal implements ClosableJournal {
   private sequence = 0;
   async appendPut(): Promise<number> { return ++this.sequence; }
   async appendDrop(): Promise<number> { return ++this.sequence; }
+  async appendDelete(): Promise<number> { return ++this.sequence; }
   async close(): Promise<void> {}
 }
 
@@ -55,6 +58,10 @@ export class WalJournal implements ClosableJournal {
 
   appendDrop(dataset: string): Promise<number> {
     return this.append(RecordType.drop, dataset, new Uint8Array(0));
+  }
+
+  appendDelete(dataset: string, payload: Uint8Array | readonly Uint8Array[]): Promise<number> {
+    return this.append(RecordType.deleteRows, dataset, payload);
   }
 
   close(): Promise<void> {
@@ -86,6 +93,9 @@ function applyRecord(store: Store, record: WalRecord): number {
     return batches.reduce((sum, batch) => sum + batch.numRows, 0);
   }
   if (record.type === RecordType.drop) store.replayDrop(record.dataset, record.seq);
+  if (record.type === RecordType.deleteRows) {
+    store.replayDelete(record.dataset, deserializeBatches(record.payload).flatMap(keysOfIdsBatch), record.seq);
+  }
   return 0;
 }
 
@@ -115,8 +125,7 @@ async function loadSnapshot(store: Store, config: Config, logger: Logger): Promi
   }
   if (!snapshot) return 0;
   for (const dataset of snapshot.datasets) {
-    store.ensure(dataset.name, dataset.schema);
-    store.replayPut(dataset.name, dataset.batches, snapshot.manifest.seq);
+    store.restoreDataset(dataset.name, dataset.schema, dataset.batches, dataset.deleted, snapshot.manifest.seq);
   }
   store.restoreSequence(snapshot.manifest.seq);
   const durationMs = Number(process.hrtime.bigint() - startedNs) / 1e6;
@@ -140,7 +149,7 @@ export class RecoveryError extends Error {
  * record. Corruption before the tail throws RecoveryError unless LONGBOW_WAL_RECOVERY=truncate.
  */
 export async function openJournal(store: Store, config: Config, logger: Logger, onFatal: (error: Error) => void,
-  files?: FileLayer): Promise<ClosableJournal> {
+  files?: FileLayer, metrics?: LongbowMetrics): Promise<ClosableJournal> {
   if (config.walSync === 'off') {
     logger.warn('LONGBOW_WAL_SYNC=off: no write-ahead log, data lives in memory only and is lost when the server stops');
     return new NoJournal();
@@ -149,6 +158,7 @@ export async function openJournal(store: Store, config: Config, logger: Logger, 
   const startedNs = process.hrtime.bigint();
   const snapshotSeq = await loadSnapshot(store, config, logger);
   const recovery = new WalRecovery({ directory, afterSeq: snapshotSeq, recovery: config.walRecovery, files });
+  const replayStartedNs = process.hrtime.bigint();
   let rows = 0;
   try {
     for await (const record of recovery.records()) rows += applyRecord(store, record);
@@ -164,6 +174,8 @@ export async function openJournal(store: Store, config: Config, logger: Logger, 
     await recovery.truncateTail();
   }
   if (report.truncation) logger.error({ ...report.truncation }, 'WAL truncated at a corrupt record (LONGBOW_WAL_RECOVERY=truncate): later records are lost');
+  metrics?.walReplayDuration.set(Number(process.hrtime.bigint() - replayStartedNs) / 1e9);
+  metrics?.walReplayRecords.set(report.recordsReplayed);
   const durationMs = Number(process.hrtime.bigint() - startedNs) / 1e6;
   logger.info({
     snapshot_seq: snapshotSeq, records: report.recordsReplayed, wal_rows: rows, rows: store.list().reduce((sum, d) => sum + d.rows, 0),
@@ -174,6 +186,7 @@ export async function openJournal(store: Store, config: Config, logger: Logger, 
   }
   const writer = await WalWriter.open({
     directory, nextSeq: Math.max(report.nextSeq, snapshotSeq + 1), sync: config.walSync, segmentBytesMax: config.walSegmentBytesMax, verifyBeforeWrite: false, files,
+    metrics,
   });
   return new WalJournal(writer, onFatal);
 }

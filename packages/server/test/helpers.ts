@@ -33,6 +33,8 @@ export interface RunningServer {
   client: FlightClient;
   dataAddr: string;
   metaAddr: string;
+  /** The metrics HTTP endpoint, `127.0.0.1:<port>`. */
+  metricsAddr: string;
   dataPath: string;
   stop(): Promise<void>;
 }
@@ -40,14 +42,15 @@ export interface RunningServer {
 export async function startServer(env: Record<string, string> = {}, existingDataPath?: string): Promise<RunningServer> {
   const dataPath = existingDataPath ?? mkdtempSync(join(tmpdir(), 'longbow-test-'));
   const config: Config = loadConfig({
-    LONGBOW_LISTEN_ADDR: '127.0.0.1:0', LONGBOW_META_ADDR: '127.0.0.1:0', LONGBOW_DATA_PATH: dataPath,
+    LONGBOW_LISTEN_ADDR: '127.0.0.1:0', LONGBOW_META_ADDR: '127.0.0.1:0', LONGBOW_METRICS_ADDR: '127.0.0.1:0',
+    LONGBOW_DATA_PATH: dataPath,
     LONGBOW_LOG_LEVEL: 'silent', ...env,
   });
   const server = new LongbowServer(config, createLogger({ level: config.logLevel }));
-  const { dataAddr, metaAddr } = await server.start();
+  const { dataAddr, metaAddr, metricsAddr } = await server.start();
   const client = new FlightClient(`grpc://${dataAddr}`, { token: env.LONGBOW_AUTH_TOKEN });
   return {
-    server, client, dataAddr, metaAddr, dataPath,
+    server, client, dataAddr, metaAddr, metricsAddr, dataPath,
     async stop() {
       client.close();
       await server.stop();

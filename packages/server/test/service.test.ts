@@ -89,7 +89,8 @@ test('schema evolution: new nullable columns at the end; old rows read back with
   const first = makeBatch(2);
   await put('evolve', [first]);
   const fields = [...first.schema.fields, new Field('note', new Utf8(), true)];
-  const children = [...first.data.children, vectorFromArray(['a', 'b'], new Utf8()).data[0]];
+  const second = makeBatch(2, 4, 2); // new ids: a put of ids 0 and 1 again would replace the first rows (upsert)
+  const children = [...second.data.children, vectorFromArray(['a', 'b'], new Utf8()).data[0]];
   const evolved = new RecordBatch(new Schema(fields), makeData({ type: new Struct(fields), length: 2, nullCount: 0, children }));
   await put('evolve', [evolved]);
   const table = await client.doGetTable('evolve');
@@ -143,7 +144,7 @@ test('DoGet tickets: raw name, JSON with filters, columns and limit; errors', as
 
 test('actions: list, get_stats, drop_dataset, unknown', async () => {
   const types = (await client.listActions()).map((action) => action.type);
-  assert.deepEqual(types, ['get_stats', 'drop_dataset', 'force_snapshot']);
+  assert.deepEqual(types, ['get_stats', 'drop_dataset', 'force_snapshot', 'delete']);
   await put('to-drop', [makeBatch(6)]);
   const before = await stats();
   assert.equal(typeof before.current_memory, 'number');

@@ -36,3 +36,22 @@ test('a fixed dataset gives the same snapshot bytes, and reads back equal', asyn
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('format version 2: deleted rows are a bitmap file beside the dataset file, read back as written', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'longbow-golden-'));
+  try {
+    const batches = [makeBatch(3, 2, 0), makeBatch(7, 2, 3)];
+    const deleted = Uint8Array.from([0b1000_0010, 0b0000_0010]); // ordinals 1, 7 and 9 of 10
+    const written = await writeSnapshot(root, 43, [{ name: 'golden', schema: batches[0].schema, batches, rows: 10, deleted }]);
+    assert.equal(written.manifest.formatVersion, 2);
+    const [entry] = written.manifest.datasets;
+    assert.deepEqual(entry.tombstones, { file: 'dataset-000000.deleted', rows: 3, fileBytes: 2, crc32c: crc32c(deleted) });
+    assert.deepEqual([...readFileSync(join(written.directory, 'dataset-000000.deleted'))], [0x82, 0x02], 'bit i, LSB first, is ordinal i');
+    const loaded = await loadCurrentSnapshot(root);
+    assert.deepEqual([...loaded!.datasets[0].deleted!], [0x82, 0x02]);
+    const none = await writeSnapshot(root, 44, [{ name: 'golden', schema: batches[0].schema, batches, rows: 10, deleted: new Uint8Array(2) }]);
+    assert.equal(none.manifest.datasets[0].tombstones, undefined, 'no file when no row is deleted');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

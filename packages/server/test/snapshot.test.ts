@@ -28,7 +28,7 @@ async function restart(server: Running, env: Record<string, string> = {}): Promi
 }
 
 async function refusesToStart(dataPath: string, pattern: RegExp): Promise<void> {
-  const config = loadConfig({ LONGBOW_LISTEN_ADDR: '127.0.0.1:0', LONGBOW_META_ADDR: '127.0.0.1:0', LONGBOW_DATA_PATH: dataPath, LONGBOW_LOG_LEVEL: 'silent' });
+  const config = loadConfig({ LONGBOW_LISTEN_ADDR: '127.0.0.1:0', LONGBOW_META_ADDR: '127.0.0.1:0', LONGBOW_METRICS_ADDR: '127.0.0.1:0', LONGBOW_DATA_PATH: dataPath, LONGBOW_LOG_LEVEL: 'silent' });
   const server = new LongbowServer(config, createLogger({ level: 'silent' }));
   await assert.rejects(server.start(), (error: Error) => error instanceof RecoveryError && pattern.test(error.message));
 }

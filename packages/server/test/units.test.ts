@@ -23,10 +23,13 @@ test('Go-style durations parse and format', () => {
   assert.equal(parseDuration('5'), undefined);
   assert.equal(parseDuration('5x'), undefined);
   assert.equal(parseDuration('1h 30m'), undefined);
-  assert.equal(formatDuration(300_000), '5m0s');
-  assert.equal(formatDuration(5_400_000), '1h30m0s');
+  assert.equal(formatDuration(300_000), '5m');
+  assert.equal(formatDuration(5_400_000), '1h30m');
   assert.equal(formatDuration(300), '300ms');
   assert.equal(formatDuration(0), '0s');
+  assert.equal(formatDuration(90_500), '1m30.5s');
+  assert.equal(formatDuration(3_600_000 + 1000), '1h1s');
+  for (const ms of [1, 999, 1000, 61_000, 3_600_000, 5_400_250]) assert.equal(parseDuration(formatDuration(ms)), ms);
 });
 
 test('config has defaults and names the bad variable', () => {

@@ -16,7 +16,7 @@ import { makeBatch } from './helpers.ts';
 
 async function run(dataPath: string, files?: FaultyFileLayer) {
   const config = loadConfig({
-    LONGBOW_LISTEN_ADDR: '127.0.0.1:0', LONGBOW_META_ADDR: '127.0.0.1:0', LONGBOW_DATA_PATH: dataPath, LONGBOW_LOG_LEVEL: 'silent',
+    LONGBOW_LISTEN_ADDR: '127.0.0.1:0', LONGBOW_META_ADDR: '127.0.0.1:0', LONGBOW_METRICS_ADDR: '127.0.0.1:0', LONGBOW_DATA_PATH: dataPath, LONGBOW_LOG_LEVEL: 'silent',
   });
   const server = new LongbowServer(config, createLogger({ level: 'silent' }), files);
   const fatal: Error[] = [];

@@ -3,6 +3,7 @@ import type { Logger } from '../log/logger.ts';
 import type { Store } from '../store/store.ts';
 import type { Config } from '../config/config.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
+import type { LongbowMetrics } from '../metrics/longbow-metrics.ts';
 import { longbowError } from '../errors.ts';
 import { parseJsonObject, utf8Text, type JsonObject } from '../service/json-body.ts';
 
@@ -14,6 +15,8 @@ export interface ActionContext {
   startedAtMs: number;
   /** Absent when the server runs without a write-ahead log. */
   snapshotter?: Snapshotter;
+  /** The server's metrics (absent in tests that build a context by hand). */
+  metrics?: LongbowMetrics;
 }
 
 export interface ActionDefinition {

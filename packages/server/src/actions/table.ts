@@ -1,10 +1,11 @@
 /** Every DoAction the server offers. ListActions is built from this list, in this order. */
 import type { ActionDefinition } from './action.ts';
+import { deleteRows } from './delete.ts';
 import { dropDataset } from './drop-dataset.ts';
 import { forceSnapshot } from './force-snapshot.ts';
 import { getStats } from './get-stats.ts';
 
-export const ACTIONS: readonly ActionDefinition[] = [getStats, dropDataset, forceSnapshot];
+export const ACTIONS: readonly ActionDefinition[] = [getStats, dropDataset, forceSnapshot, deleteRows];
 
 const byType = new Map(ACTIONS.map((action) => [action.type, action]));
 

@@ -5,7 +5,6 @@
  */
 import { z } from 'zod';
 import { LOG_LEVELS, type LogLevel } from '../log/logger.ts';
-import { FLOW_CONTROL_WINDOW_BYTES, MEMORY_LIMIT_BYTES_DEFAULT } from '../limits.ts';
 import { parseDuration, parseSize } from './units.ts';
 
 export interface Config {
@@ -64,7 +63,7 @@ export const SETTINGS = {
   listenAddr: { variable: 'LONGBOW_LISTEN_ADDR', defaultValue: '0.0.0.0:3000', schema: address, description: 'Data port: the full Flight service.' },
   metaAddr: { variable: 'LONGBOW_META_ADDR', defaultValue: '0.0.0.0:3001', schema: address, description: 'Meta port: the same full Flight service, for control traffic.' },
   dataPath: { variable: 'LONGBOW_DATA_PATH', defaultValue: './data', schema: z.string().min(1), description: 'Directory for the write-ahead log and snapshots.' },
-  maxMemoryBytes: { variable: 'LONGBOW_MAX_MEMORY', defaultValue: String(MEMORY_LIMIT_BYTES_DEFAULT), schema: size('size'), description: 'Memory limit for stored data in bytes (units allowed); 0 means unlimited.' },
+  maxMemoryBytes: { variable: 'LONGBOW_MAX_MEMORY', defaultValue: '1GiB', schema: size('size'), description: 'Memory limit for stored data in bytes (units allowed); 0 means unlimited.' },
   logLevel: { variable: 'LONGBOW_LOG_LEVEL', defaultValue: 'info', schema: z.string().transform((s) => s.toLowerCase()).pipe(z.enum(LOG_LEVELS)), description: 'trace, debug, info, warn, error, fatal or silent.' },
   authToken: { variable: 'LONGBOW_AUTH_TOKEN', defaultValue: undefined, schema: z.string().min(1), description: 'When set, every call needs `authorization: Bearer <token>`.' },
   grpcMessageBytesMax: { variable: 'LONGBOW_GRPC_MAX_MSG_SIZE', defaultValue: '-1', schema: z.union([z.literal('-1').transform(() => -1), size('size')]), description: 'Largest gRPC message in bytes; -1 means no limit (pyarrow sends a whole table as one message).' },
@@ -75,7 +74,7 @@ export const SETTINGS = {
   metricsAddr: { variable: 'LONGBOW_METRICS_ADDR', defaultValue: '0.0.0.0:9090', schema: address, description: 'HTTP port for `/metrics` (Prometheus text) and `/healthz`.' },
   logFormat: { variable: 'LONGBOW_LOG_FORMAT', defaultValue: 'json', schema: z.enum(['json', 'pretty']), description: '`json`: one JSON object per line. `pretty`: one readable line per event, for a terminal.' },
   ttlMs: { variable: 'LONGBOW_TTL', defaultValue: '0', schema: duration('duration'), description: 'A dataset neither read nor written for this long is dropped (durably, logged); `0` keeps datasets forever.' },
-  grpcWindowBytes: { variable: 'LONGBOW_GRPC_WINDOW_SIZE', defaultValue: String(FLOW_CONTROL_WINDOW_BYTES), schema: size('size'), description: 'HTTP/2 flow-control window per connection and per stream; large windows keep big DoPuts fast.' },
+  grpcWindowBytes: { variable: 'LONGBOW_GRPC_WINDOW_SIZE', defaultValue: '32MiB', schema: size('size'), description: 'HTTP/2 flow-control window per connection and per stream; large windows keep big DoPuts fast.' },
   hnswM: { variable: 'LONGBOW_HNSW_M', defaultValue: '16', schema: positiveInteger(256), description: 'HNSW graph degree (links per node); higher: better recall, more memory, slower build.' },
   hnswEfConstruction: { variable: 'LONGBOW_HNSW_EF_CONSTRUCTION', defaultValue: '128', schema: positiveInteger(4096), description: 'HNSW candidate list size while building; higher: better graph, slower build.' },
   hnswEfSearch: { variable: 'LONGBOW_HNSW_EF_SEARCH', defaultValue: '64', schema: positiveInteger(4096), description: 'HNSW candidate list size per query (a search may override it with `ef`); higher: better recall, slower search.' },

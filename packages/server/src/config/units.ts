@@ -43,9 +43,7 @@ export function formatDuration(ms: number): string {
   const hours = Math.floor(seconds / 3600);
   seconds -= hours * 3600;
   const minutes = Math.floor(seconds / 60);
-  seconds -= minutes * 60;
-  const secondsText = `${Number(seconds.toFixed(3))}s`;
-  if (hours > 0) return `${hours}h${minutes}m${secondsText}`;
-  if (minutes > 0) return `${minutes}m${secondsText}`;
-  return secondsText;
+  seconds = Number((seconds - minutes * 60).toFixed(3));
+  // Compact: zero parts are left out (5m, 1h30m, 1m30s), and the result parses back.
+  return `${hours > 0 ? `${hours}h` : ''}${minutes > 0 ? `${minutes}m` : ''}${seconds > 0 ? `${seconds}s` : ''}`;
 }

@@ -2,7 +2,9 @@
  * The snapshot manifest: what a snapshot holds and how to check it. One JSON document per
  * snapshot directory (`manifest.json`); `snapshots/CURRENT` names the snapshot in force.
  */
-export const SNAPSHOT_FORMAT_VERSION = 1;
+/** Version 2 added `datasets[].tombstones` (deleted rows); version 1 snapshots are still read. */
+export const SNAPSHOT_FORMAT_VERSION = 2;
+export const SNAPSHOT_FORMAT_VERSIONS_READ: readonly number[] = [1, 2];
 export const MANIFEST_FILE = 'manifest.json';
 export const CURRENT_FILE = 'CURRENT';
 
@@ -14,6 +16,18 @@ export interface DatasetEntry {
   batches: number;
   fileBytes: number;
   /** CRC32C of the whole file. */
+  crc32c: number;
+  /** Present when rows of the dataset are deleted. */
+  tombstones?: TombstonesEntry;
+}
+
+/** The deleted rows of a dataset: a bitmap file over its ordinals (docs/formats.md). */
+export interface TombstonesEntry {
+  /** File inside the snapshot directory: ceil(rows / 8) bytes, bit i (LSB first) = ordinal i deleted. */
+  file: string;
+  /** Deleted rows: the number of bits set. */
+  rows: number;
+  fileBytes: number;
   crc32c: number;
 }
 
@@ -40,7 +54,7 @@ export function parseManifest(text: string): Manifest | string {
     return `not JSON (${(error as Error).message})`;
   }
   const manifest = value as Partial<Manifest>;
-  if (manifest.formatVersion !== SNAPSHOT_FORMAT_VERSION) return `unsupported format version ${String(manifest.formatVersion)}`;
+  if (!SNAPSHOT_FORMAT_VERSIONS_READ.includes(manifest.formatVersion as number)) return `unsupported format version ${String(manifest.formatVersion)}`;
   if (typeof manifest.id !== 'string' || !Number.isSafeInteger(manifest.seq) || !Array.isArray(manifest.datasets)) {
     return 'missing id, seq or datasets';
   }
@@ -49,6 +63,15 @@ export function parseManifest(text: string): Manifest | string {
       || !Number.isSafeInteger(entry.fileBytes) || !Number.isSafeInteger(entry.crc32c)) {
       return `bad dataset entry ${JSON.stringify(entry)}`;
     }
+    if (entry.tombstones !== undefined && (manifest.formatVersion === 1 || !validTombstones(entry.tombstones))) {
+      return `bad tombstones entry ${JSON.stringify(entry.tombstones)}`;
+    }
   }
   return manifest as Manifest;
+}
+
+function validTombstones(entry: TombstonesEntry | undefined): boolean {
+  return typeof entry === 'object' && entry !== null && typeof entry.file === 'string' && /^[\w.-]+$/.test(entry.file)
+    && Number.isSafeInteger(entry.rows) && entry.rows > 0
+    && Number.isSafeInteger(entry.fileBytes) && Number.isSafeInteger(entry.crc32c);
 }

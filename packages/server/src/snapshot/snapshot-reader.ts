@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import type { RecordBatch, Schema } from 'apache-arrow';
 import { FlightDataDecoder, splitIpcStream } from '@longbow/flight';
 import { crc32c } from '../wal/crc32c.ts';
-import { CURRENT_FILE, MANIFEST_FILE, parseManifest, type Manifest } from './manifest.ts';
+import { CURRENT_FILE, MANIFEST_FILE, parseManifest, type DatasetEntry, type Manifest, type TombstonesEntry } from './manifest.ts';
+import { countSetBits } from '../store/dataset-rows.ts';
 
 export class SnapshotCorruptionError extends Error {
   constructor(readonly file: string, reason: string) {
@@ -20,6 +21,8 @@ export interface LoadedDataset {
   name: string;
   schema: Schema;
   batches: RecordBatch[];
+  /** Deleted rows: a bitmap over the ordinals (bit i, LSB first); undefined when none. */
+  deleted?: Uint8Array;
 }
 
 export interface LoadedSnapshot {
@@ -81,16 +84,41 @@ export async function loadCurrentSnapshot(root: string): Promise<LoadedSnapshot 
   let bytes = 0;
   for (const entry of manifest.datasets) {
     const path = join(root, id, entry.file);
-    let data: Buffer;
-    try {
-      data = await readFile(path);
-    } catch (error) {
-      throw new SnapshotCorruptionError(path, `unreadable (${(error as Error).message})`);
-    }
-    if (data.byteLength !== entry.fileBytes) throw new SnapshotCorruptionError(path, `${data.byteLength} bytes, the manifest says ${entry.fileBytes}`);
-    if (crc32c(data) !== entry.crc32c) throw new SnapshotCorruptionError(path, 'checksum mismatch');
+    const data = await readChecked(path, entry);
     bytes += data.byteLength;
-    datasets.push(decodeDataset(path, entry.name, data));
+    const dataset = decodeDataset(path, entry.name, data);
+    if (entry.tombstones !== undefined) {
+      const tombstonesPath = join(root, id, entry.tombstones.file);
+      const bitmap = await readChecked(tombstonesPath, entry.tombstones);
+      bytes += bitmap.byteLength;
+      dataset.deleted = checkTombstones(tombstonesPath, bitmap, entry, dataset);
+    }
+    datasets.push(dataset);
   }
   return { manifest, datasets, bytes };
+}
+
+/** A file of the snapshot, checked against the size and CRC32C the manifest gives. */
+async function readChecked(path: string, entry: DatasetEntry | TombstonesEntry): Promise<Buffer> {
+  let data: Buffer;
+  try {
+    data = await readFile(path);
+  } catch (error) {
+    throw new SnapshotCorruptionError(path, `unreadable (${(error as Error).message})`);
+  }
+  if (data.byteLength !== entry.fileBytes) throw new SnapshotCorruptionError(path, `${data.byteLength} bytes, the manifest says ${entry.fileBytes}`);
+  if (crc32c(data) !== entry.crc32c) throw new SnapshotCorruptionError(path, 'checksum mismatch');
+  return data;
+}
+
+/** The bitmap must cover exactly the dataset's rows and hold as many set bits as the manifest says. */
+function checkTombstones(path: string, bitmap: Buffer, entry: DatasetEntry, dataset: LoadedDataset): Uint8Array {
+  const rows = dataset.batches.reduce((sum, batch) => sum + batch.numRows, 0);
+  if (bitmap.byteLength !== (rows + 7) >> 3) {
+    throw new SnapshotCorruptionError(path, `${bitmap.byteLength} bytes do not cover the ${rows} rows of "${entry.name}"`);
+  }
+  const set = countSetBits(bitmap);
+  if (rows % 8 !== 0 && bitmap[bitmap.byteLength - 1] >> (rows % 8) !== 0) throw new SnapshotCorruptionError(path, 'bits set past the last row');
+  if (set !== entry.tombstones!.rows) throw new SnapshotCorruptionError(path, `${set} rows marked deleted, the manifest says ${entry.tombstones!.rows}`);
+  return new Uint8Array(bitmap.buffer, bitmap.byteOffset, bitmap.byteLength);
 }

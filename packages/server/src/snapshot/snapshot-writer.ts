@@ -1,15 +1,18 @@
 /**
- * Writing a snapshot: every dataset as an Arrow IPC stream file, plus a manifest, into
+ * Writing a snapshot: every dataset as an Arrow IPC stream file (and a bitmap file of its
+ * deleted rows, when it has some), plus a manifest, into
  * `snapshots/<id>.tmp/`; fsync the files and the directory; rename to `snapshots/<id>/`; then
  * switch `snapshots/CURRENT` atomically (write, fsync, rename, fsync the directory). Batches
  * are immutable, so the files are written from the captured arrays while writes go on.
  */
+import assert from 'node:assert/strict';
 import { open, mkdir, rename, rm, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RecordBatch, Schema } from 'apache-arrow';
 import { FlightDataEncoder, ipcStreamPieces } from '@longbow/flight';
 import { crc32cUpdate } from '../wal/crc32c.ts';
-import { CURRENT_FILE, MANIFEST_FILE, SNAPSHOT_FORMAT_VERSION, snapshotId, type DatasetEntry, type Manifest } from './manifest.ts';
+import { countSetBits } from '../store/dataset-rows.ts';
+import { CURRENT_FILE, MANIFEST_FILE, SNAPSHOT_FORMAT_VERSION, snapshotId, type DatasetEntry, type Manifest, type TombstonesEntry } from './manifest.ts';
 
 /** A dataset as captured at the snapshot's sequence. */
 export interface CapturedDataset {
@@ -17,7 +20,10 @@ export interface CapturedDataset {
   schema: Schema;
   /** Batches in the dataset's current schema (older ones padded with null columns). */
   batches: readonly RecordBatch[];
+  /** Rows in the batches, deleted ones included. */
   rows: number;
+  /** Deleted rows: a bitmap over the ordinals 0 .. rows (bit i, LSB first), ceil(rows / 8) bytes. */
+  deleted?: Uint8Array;
 }
 
 /** writev takes at most IOV_MAX (1024 on Linux) buffers per call. */
@@ -93,7 +99,13 @@ export async function writeSnapshot(root: string, seq: number, datasets: readonl
     const file = `dataset-${String(index).padStart(6, '0')}.arrows`;
     const written = await writeFileOfPieces(join(temporary, file), datasetPieces(dataset));
     bytes += written.bytes;
-    entries.push({ name: dataset.name, file, rows: dataset.rows, batches: dataset.batches.length, fileBytes: written.bytes, crc32c: written.crc });
+    const entry: DatasetEntry = { name: dataset.name, file, rows: dataset.rows, batches: dataset.batches.length, fileBytes: written.bytes, crc32c: written.crc };
+    const tombstones = await writeTombstones(temporary, index, dataset);
+    if (tombstones !== undefined) {
+      entry.tombstones = tombstones;
+      bytes += tombstones.fileBytes;
+    }
+    entries.push(entry);
   }
   const manifest: Manifest = { formatVersion: SNAPSHOT_FORMAT_VERSION, id, seq, createdAt: new Date().toISOString(), datasets: entries };
   const manifestBytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
@@ -104,6 +116,18 @@ export async function writeSnapshot(root: string, seq: number, datasets: readonl
   await fsyncDirectory(root);
   await switchCurrent(root, id);
   return { manifest, directory: final, bytes };
+}
+
+/** Writes the deleted-rows bitmap of a dataset that has deleted rows. */
+async function writeTombstones(directory: string, index: number, dataset: CapturedDataset): Promise<TombstonesEntry | undefined> {
+  const bitmap = dataset.deleted;
+  if (bitmap === undefined) return undefined;
+  assert.equal(bitmap.length, (dataset.rows + 7) >> 3, `deleted-rows bitmap of "${dataset.name}" does not cover its ${dataset.rows} rows`);
+  const rows = countSetBits(bitmap);
+  if (rows === 0) return undefined;
+  const file = `dataset-${String(index).padStart(6, '0')}.deleted`;
+  const written = await writeFileOfPieces(join(directory, file), [bitmap]);
+  return { file, rows, fileBytes: written.bytes, crc32c: written.crc };
 }
 
 /** Points CURRENT at `id` atomically. */

@@ -7,6 +7,7 @@
 import { withSchema } from '../store/dataset.ts';
 import type { Store } from '../store/store.ts';
 import type { Logger } from '../log/logger.ts';
+import type { LongbowMetrics } from '../metrics/longbow-metrics.ts';
 import { removeOtherSnapshots, writeSnapshot, type CapturedDataset } from './snapshot-writer.ts';
 
 /** What the log needs to offer snapshots (the WAL journal; absent with LONGBOW_WAL_SYNC=off). */
@@ -34,7 +35,7 @@ export class Snapshotter {
   failed = 0;
 
   constructor(private readonly store: Store, private readonly root: string, private readonly log: SnapshotLog | undefined,
-    private readonly logger: Logger) {}
+    private readonly logger: Logger, private readonly metrics?: LongbowMetrics) {}
 
   /** Takes a snapshot after any running one; rejects when writing it fails (nothing is deleted then). */
   snapshot(): Promise<SnapshotResult> {
@@ -59,20 +60,27 @@ export class Snapshotter {
     await this.running;
   }
 
-  private capture(): { seq: number; datasets: CapturedDataset[] } {
+  /** `liveRows`: rows not deleted, over all datasets (the files hold deleted rows too). */
+  private capture(): { seq: number; datasets: CapturedDataset[]; liveRows: number } {
     const seq = this.store.lastSequence;
-    const datasets = this.store.list().map((dataset) => ({
-      name: dataset.name,
-      schema: dataset.schema,
-      batches: dataset.batches.map((batch) => withSchema(batch, dataset.schema)),
-      rows: dataset.rows,
-    }));
-    return { seq, datasets };
+    let liveRows = 0;
+    const datasets = this.store.list().map((dataset) => {
+      const view = dataset.rowsView; // immutable: batches and tombstones as of `seq`
+      liveRows += view.liveRows;
+      return {
+        name: dataset.name,
+        schema: dataset.schema,
+        batches: view.batches.map((batch) => withSchema(batch, dataset.schema)),
+        rows: view.totalRows,
+        deleted: view.deletedRows > 0 ? view.deletedBitmap() : undefined,
+      };
+    });
+    return { seq, datasets, liveRows };
   }
 
   private async take(): Promise<SnapshotResult> {
     const startedNs = process.hrtime.bigint();
-    const { seq, datasets } = this.capture();
+    const { seq, datasets, liveRows } = this.capture();
     try {
       const rotation = this.log?.rotate();
       const written = await writeSnapshot(this.root, seq, datasets);
@@ -81,11 +89,12 @@ export class Snapshotter {
       await removeOtherSnapshots(this.root, written.manifest.id);
       const result: SnapshotResult = {
         id: written.manifest.id, seq, bytes: written.bytes, datasets: datasets.length,
-        rows: datasets.reduce((sum, dataset) => sum + dataset.rows, 0),
+        rows: liveRows,
         durationMs: Number(process.hrtime.bigint() - startedNs) / 1e6,
         walSegmentsDeleted: deleted.length,
       };
       this.succeeded += 1;
+      this.metrics?.recordSnapshot('ok', result.durationMs / 1000);
       this.lastSnapshot = { ...result, at: new Date().toISOString() };
       this.logger.info({
         id: result.id, seq, bytes: result.bytes, datasets: result.datasets, rows: result.rows,
@@ -95,6 +104,7 @@ export class Snapshotter {
       return result;
     } catch (error) {
       this.failed += 1;
+      this.metrics?.recordSnapshot('error', Number(process.hrtime.bigint() - startedNs) / 1e9);
       this.logger.error({ err: error, seq }, 'Snapshot failed');
       throw error;
     }

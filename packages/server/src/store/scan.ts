@@ -1,12 +1,14 @@
 /**
  * Reading a dataset: optional filters, column projection and row limit, streamed as batches
  * of bounded size (SCAN_BATCH_BYTES_TARGET) so large results never build up in memory.
+ * Deleted rows are left out; the scan reads the dataset's view as it was when it was planned.
  */
 import { RecordBatch, Schema, Struct, makeData } from 'apache-arrow';
 import { compileFilters, selectRows, type Filter } from './filters.ts';
 import { gatherBatch } from './gather.ts';
 import { batchBytes } from './memory.ts';
 import { withSchema, type Dataset } from './dataset.ts';
+import { withoutDeletedRows } from './dataset-rows.ts';
 import { longbowError } from '../errors.ts';
 import { SCAN_BATCH_BYTES_TARGET } from '../limits.ts';
 
@@ -36,17 +38,20 @@ function project(batch: RecordBatch, schema: Schema, projection: number[] | unde
   return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: batch.numRows, nullCount: 0, children }));
 }
 
-/** Splits a batch into slices of about SCAN_BATCH_BYTES_TARGET bytes (slices are views). */
-function* bounded(batch: RecordBatch): Generator<RecordBatch> {
+/**
+ * Splits a batch into slices of about SCAN_BATCH_BYTES_TARGET bytes (slices are views), each
+ * with the row of the batch it starts at.
+ */
+function* bounded(batch: RecordBatch): Generator<{ slice: RecordBatch; start: number }> {
   const bytes = batchBytes(batch);
   // A stored batch a little over the target is sent whole: splitting it would double the
   // messages for nothing.
   if (bytes <= SCAN_BATCH_BYTES_TARGET * 1.5 || batch.numRows <= 1) {
-    yield batch;
+    yield { slice: batch, start: 0 };
     return;
   }
   const rowsPerSlice = Math.max(1, Math.floor(batch.numRows * SCAN_BATCH_BYTES_TARGET / bytes));
-  for (let start = 0; start < batch.numRows; start += rowsPerSlice) yield batch.slice(start, start + rowsPerSlice);
+  for (let start = 0; start < batch.numRows; start += rowsPerSlice) yield { slice: batch.slice(start, start + rowsPerSlice), start };
 }
 
 /** Validates the request against the dataset (errors before any data is sent) and plans the scan. */
@@ -56,17 +61,19 @@ export function planScan(dataset: Dataset, request: ScanRequest): ScanPlan {
   const projection = projectionOf(fullSchema, request.columns);
   const schema = projection === undefined ? fullSchema
     : new Schema(projection.map((index) => fullSchema.fields[index]), fullSchema.metadata);
-  const snapshot = dataset.batches;
+  const view = dataset.rowsView;
   const limit = request.limit ?? Number.POSITIVE_INFINITY;
 
   function* batches(): Generator<RecordBatch> {
     let remaining = limit;
-    for (const stored of snapshot) {
+    for (const [index, stored] of view.batches.entries()) {
       if (remaining <= 0) return;
       const batch = withSchema(stored, fullSchema);
-      for (const slice of bounded(batch)) {
+      const deleted = view.deletedBitmaps[index];
+      for (const { slice, start } of bounded(batch)) {
         if (remaining <= 0) return;
-        const rows = selectRows(slice, compiled);
+        let rows = selectRows(slice, compiled);
+        if (deleted !== undefined) rows = withoutDeletedRows(rows, slice.numRows, deleted, start);
         let selected = rows === undefined ? slice : gatherBatch(slice, rows);
         if (selected.numRows === 0) continue;
         if (selected.numRows > remaining) selected = selected.slice(0, remaining);

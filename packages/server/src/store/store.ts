@@ -3,10 +3,13 @@
  *
  * A write goes: validate (schema rules) -> admit (memory limit, reserved) -> persist (the
  * write-ahead log, when one is attached) -> apply in memory. A batch is all-or-nothing: a
- * failure at any step leaves the store as it was.
+ * failure at any step leaves the store as it was. Deletions go the same way (validate ->
+ * persist -> apply); deleted rows stay in memory, marked (see dataset.ts).
  */
 import type { RecordBatch, Schema } from 'apache-arrow';
 import { Dataset, type DatasetStats } from './dataset.ts';
+import { idsBatch } from './ids-batch.ts';
+import { normalizeId, type IdKey } from './id-index.ts';
 import { batchBytes } from './memory.ts';
 import { longbowError } from '../errors.ts';
 import { DATASET_NAME_BYTES_MAX } from '../limits.ts';
@@ -15,6 +18,15 @@ export interface AppendResult {
   dataset: string;
   rows: number;
   totalRows: number;
+  seq: number;
+}
+
+export interface DeleteResult {
+  dataset: string;
+  /** Rows deleted by this call. */
+  deleted: number;
+  /** Distinct ids given that matched no live row. */
+  notFound: number;
   seq: number;
 }
 
@@ -43,6 +55,8 @@ export function checkDatasetName(name: string): string {
 export interface Journal {
   appendPut(dataset: string, payload: Uint8Array | Uint8Array[]): Promise<number>;
   appendDrop(dataset: string): Promise<number>;
+  /** `payload`: the ids to delete, as the serializer made them (Arrow IPC stream of an `id` column). */
+  appendDelete(dataset: string, payload: Uint8Array | Uint8Array[]): Promise<number>;
 }
 
 /** Turns a batch into the bytes the journal keeps (Arrow IPC stream: schema, dictionaries, batch). */
@@ -53,6 +67,7 @@ class MemoryJournal implements Journal {
   private sequence = 0;
   async appendPut(): Promise<number> { return ++this.sequence; }
   async appendDrop(): Promise<number> { return ++this.sequence; }
+  async appendDelete(): Promise<number> { return ++this.sequence; }
 }
 
 export class Store {
@@ -63,6 +78,18 @@ export class Store {
   maxMemoryBytes: number;
   private journal: Journal = new MemoryJournal();
   private serialize: BatchSerializer = () => new Uint8Array(0);
+
+  /**
+   * Observers of row changes (the vector index). Called synchronously right after the change
+   * is applied in memory: for live writes, for WAL replay and for snapshot loading alike, in
+   * ordinal order per dataset. `firstOrdinal` is the ordinal of the batch's row 0; `ordinals`
+   * are ascending and were live until this call. An upsert calls onRowsAppended, then
+   * onRowsDeleted with the rows it replaced (possibly rows of the same batch).
+   */
+  onRowsAppended?: (dataset: Dataset, firstOrdinal: number, batch: RecordBatch) => void;
+  onRowsDeleted?: (dataset: Dataset, ordinals: readonly number[]) => void;
+  /** A dataset left the store (drop_dataset, TTL eviction, replay of a drop). */
+  onDatasetDropped?: (dataset: Dataset) => void;
 
   constructor(options: { maxMemoryBytes: number }) {
     this.maxMemoryBytes = options.maxMemoryBytes;
@@ -157,6 +184,22 @@ export class Store {
     this.applyDrop(name, seq);
   }
 
+  /**
+   * Deletes the live rows with the given ids, durably. `ids` are normalized for the dataset's
+   * id column (integers as numbers, bigints or digit strings; strings for utf8). Ids with no
+   * live row are counted, not refused. Throws DATASET_NOT_FOUND, ID_COLUMN_MISSING, INVALID_ID,
+   * WAL_UNAVAILABLE.
+   */
+  async delete(name: string, ids: readonly unknown[]): Promise<DeleteResult> {
+    const dataset = this.datasets.get(name);
+    if (!dataset) throw longbowError('DATASET_NOT_FOUND', name);
+    const idColumn = dataset.roles.id;
+    if (!idColumn) throw longbowError('ID_COLUMN_MISSING', `dataset "${name}" has no "id" column, so its rows cannot be deleted by id`);
+    const keys = ids.map((id, index) => normalizeId(idColumn.type, id, `ids[${index}]`));
+    const seq = await this.journal.appendDelete(name, this.serialize(idsBatch(idColumn.type, keys)));
+    return { dataset: name, ...this.applyDelete(name, keys, seq), seq };
+  }
+
   /** Replays one journal record at startup (no limit check: the write was acknowledged). */
   replayPut(name: string, batches: RecordBatch[], seq: number): void {
     for (const batch of batches) {
@@ -175,6 +218,29 @@ export class Store {
     this.applyDrop(name, seq);
   }
 
+  /** Replays a delete record: the ids (keys) it holds, against the dataset as it is now. */
+  replayDelete(name: string, keys: readonly IdKey[], seq: number): void {
+    this.applyDelete(name, keys, seq);
+  }
+
+  /**
+   * Loads a dataset from a snapshot at sequence `seq`: its schema, every stored batch (deleted
+   * rows included, in ordinal order) and the bitmap of deleted ordinals (undefined: none).
+   */
+  restoreDataset(name: string, schema: Schema, batches: readonly RecordBatch[], deleted: Uint8Array | undefined, seq: number): Dataset {
+    const dataset = this.ensure(name, schema);
+    for (const batch of batches) this.applyBatch(dataset, batch, seq);
+    if (deleted !== undefined) {
+      const ordinals: number[] = [];
+      for (let ordinal = 0; ordinal < dataset.totalRows; ordinal++) {
+        if (deleted[ordinal >> 3] & (1 << (ordinal & 7))) ordinals.push(ordinal);
+      }
+      this.applyDeletedOrdinals(dataset, ordinals);
+    }
+    this.sequence = Math.max(this.sequence, seq);
+    return dataset;
+  }
+
   stats(): StoreStats {
     return {
       currentMemoryBytes: this.usedBytes,
@@ -184,8 +250,11 @@ export class Store {
   }
 
   private applyBatch(dataset: Dataset, batch: RecordBatch, seq: number): void {
-    this.usedBytes += dataset.append(batch);
+    const appended = dataset.append(batch);
+    this.usedBytes += appended.bytes;
     this.sequence = Math.max(this.sequence, seq);
+    this.onRowsAppended?.(dataset, appended.firstOrdinal, batch);
+    if (appended.replaced.length > 0) this.onRowsDeleted?.(dataset, appended.replaced);
   }
 
   private applyDrop(name: string, seq: number): void {
@@ -195,6 +264,26 @@ export class Store {
       this.usedBytes -= dataset.bytes;
     }
     this.sequence = Math.max(this.sequence, seq);
+    if (dataset) this.onDatasetDropped?.(dataset);
+  }
+
+  /**
+   * Applies a logged deletion to the dataset of that name as it is now (a drop or a re-creation
+   * logged in between applies first, live and on replay alike). Returns the rows deleted and the
+   * distinct ids without a live row.
+   */
+  private applyDelete(name: string, keys: readonly IdKey[], seq: number): { deleted: number; notFound: number } {
+    this.sequence = Math.max(this.sequence, seq);
+    const dataset = this.datasets.get(name);
+    if (!dataset) return { deleted: 0, notFound: new Set(keys).size };
+    const { deleted, notFound } = dataset.deleteIds(keys);
+    if (deleted.length > 0) this.onRowsDeleted?.(dataset, deleted);
+    return { deleted: deleted.length, notFound };
+  }
+
+  private applyDeletedOrdinals(dataset: Dataset, ordinals: readonly number[]): void {
+    const deleted = dataset.deleteOrdinals(ordinals);
+    if (deleted.length > 0) this.onRowsDeleted?.(dataset, deleted);
   }
 
   private reserve(bytes: number): void {

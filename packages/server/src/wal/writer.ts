@@ -23,6 +23,7 @@ import {
 import { createSegmentFile, listSegments } from './segment-files.ts';
 import { WalRecordTooLargeError, WalWriterFailedError } from './wal-errors.ts';
 import { WAL_RECORD_BYTES_MAX, WAL_SEGMENT_BYTES_MAX_DEFAULT } from './wal-limits.ts';
+import type { LongbowMetrics } from '../metrics/longbow-metrics.ts';
 
 export type WalSyncMode = 'fsync' | 'none';
 
@@ -38,7 +39,12 @@ export interface WalWriterOptions {
   segmentBytesMax?: number;
   /** Checksum each record again just before writing it (catches payload buffers modified after append). */
   verifyBeforeWrite?: boolean;
+  /** Records writes, bytes and fsync durations (absent: nothing is recorded). */
+  metrics?: LongbowMetrics;
 }
+
+/** The options with every default filled in. */
+type ResolvedOptions = Required<Omit<WalWriterOptions, 'metrics'>> & Pick<WalWriterOptions, 'metrics'>;
 
 interface QueuedRecord { kind: 'record'; record: EncodedRecord; resolve(value: { seq: number }): void; reject(error: Error): void }
 interface QueuedRotation { kind: 'rotate'; firstSeq: number; resolve(value: { firstSeq: number }): void; reject(error: Error): void }
@@ -63,6 +69,7 @@ export class WalWriter {
   private readonly syncMode: WalSyncMode;
   private readonly segmentBytesMax: number;
   private readonly verifyBeforeWrite: boolean;
+  private readonly metrics: LongbowMetrics | undefined;
   private segment: OpenSegment;
   private nextSequence: number;
   private queue: Queued[] = [];
@@ -72,12 +79,13 @@ export class WalWriter {
   private state: 'open' | 'closing' | 'closed' = 'open';
   private closing: Promise<void> | null = null;
 
-  private constructor(options: Required<WalWriterOptions>, segment: OpenSegment) {
+  private constructor(options: ResolvedOptions, segment: OpenSegment) {
     this.files = options.files;
     this.directory = options.directory;
     this.syncMode = options.sync;
     this.segmentBytesMax = options.segmentBytesMax;
     this.verifyBeforeWrite = options.verifyBeforeWrite;
+    this.metrics = options.metrics;
     this.segment = segment;
     this.nextSequence = options.nextSeq;
   }
@@ -88,7 +96,7 @@ export class WalWriter {
    */
   static async open(options: WalWriterOptions): Promise<WalWriter> {
     // Explicit fallbacks, not a spread: an option passed as undefined must not erase its default.
-    const resolved: Required<WalWriterOptions> = {
+    const resolved: ResolvedOptions = {
       ...options,
       files: options.files ?? new NodeFileLayer(),
       sync: options.sync ?? 'fsync',
@@ -121,13 +129,13 @@ export class WalWriter {
    * verifyBeforeWrite a change fails the writer instead of reaching the disk).
    */
   append(type: RecordType, dataset: string, payload: WalPayload): Promise<{ seq: number }> {
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.state !== 'open') return Promise.reject(new Error('WAL writer is closed'));
+    if (this.failure) return this.refuse(this.failure);
+    if (this.state !== 'open') return this.refuse(new Error('WAL writer is closed'));
     assert.ok(isRecordType(type), `unknown WAL record type ${type}`);
     const datasetBytes = Buffer.byteLength(dataset, 'utf8');
     assert.ok(datasetBytes > 0 && datasetBytes <= DATASET_NAME_BYTES_MAX, `dataset name of ${datasetBytes} bytes`);
     const bytes = recordBytes(datasetBytes, payloadLength(payload));
-    if (bytes - 4 > WAL_RECORD_BYTES_MAX) return Promise.reject(new WalRecordTooLargeError(bytes, WAL_RECORD_BYTES_MAX + 4));
+    if (bytes - 4 > WAL_RECORD_BYTES_MAX) return this.refuse(new WalRecordTooLargeError(bytes, WAL_RECORD_BYTES_MAX + 4));
     const record = encodeRecord({ seq: this.nextSequence++, type, dataset, payload });
     return new Promise((resolve, reject) => {
       this.queue.push({ kind: 'record', record, resolve, reject });
@@ -186,6 +194,11 @@ export class WalWriter {
 
   // -------------------------------------------------------------------------------------------
 
+  private refuse(error: Error): Promise<never> {
+    this.metrics?.walWrites.inc({ status: 'error' });
+    return Promise.reject(error);
+  }
+
   private scheduleFlush(): void {
     if (!this.flushing) this.flushing = this.flushLoop();
   }
@@ -197,14 +210,14 @@ export class WalWriter {
         const batch = this.queue;
         this.queue = [];
         if (this.failure) {
-          rejectAll(batch, this.failure);
+          this.rejectAll(batch, this.failure);
           continue;
         }
         try {
           await this.commit(batch);
         } catch (error) {
           this.failure = new WalWriterFailedError(error);
-          rejectAll(batch, this.failure);
+          this.rejectAll(batch, this.failure);
         }
       }
     } finally {
@@ -233,10 +246,16 @@ export class WalWriter {
     await this.writeRun(run);
     if (this.syncMode === 'fsync') await this.syncSegment();
     this.groupCommits++;
+    this.metrics?.walWrites.inc({ status: 'ok' }, recordsIn(batch));
     for (const item of batch) {
       if (item.kind === 'record') item.resolve({ seq: item.record.seq });
       else item.resolve({ firstSeq: item.firstSeq });
     }
+  }
+
+  private rejectAll(batch: readonly Queued[], error: Error): void {
+    this.metrics?.walWrites.inc({ status: 'error' }, recordsIn(batch));
+    for (const item of batch) item.reject(error);
   }
 
   private async writeRun(run: readonly EncodedRecord[]): Promise<void> {
@@ -258,6 +277,7 @@ export class WalWriter {
     this.segment.records += run.length;
     this.recordsWritten += run.length;
     this.bytesWritten += written;
+    this.metrics?.walBytesWritten.inc(written);
   }
 
   /** fsyncs the current segment if anything was written since the last fsync. */
@@ -269,6 +289,7 @@ export class WalWriter {
     this.fsyncs++;
     this.lastFsyncDurationMs = performance.now() - startMs;
     this.fsyncDurationMsTotal += this.lastFsyncDurationMs;
+    this.metrics?.walFsyncDuration.observe(this.lastFsyncDurationMs / 1000);
   }
 
   /** Closes the current segment (fsync'd in every sync mode) and starts one at `firstSeq`. */
@@ -285,6 +306,7 @@ export class WalWriter {
   private countNewSegment(): void {
     this.segmentsCreated++;
     this.bytesWritten += SEGMENT_HEADER_BYTES;
+    this.metrics?.walBytesWritten.inc(SEGMENT_HEADER_BYTES);
   }
 }
 
@@ -313,6 +335,8 @@ async function sizeOf(files: FileLayer, path: string): Promise<number> {
   }
 }
 
-function rejectAll(batch: readonly Queued[], error: Error): void {
-  for (const item of batch) item.reject(error);
+function recordsIn(batch: readonly Queued[]): number {
+  let records = 0;
+  for (const item of batch) if (item.kind === 'record') records++;
+  return records;
 }
