@@ -34,6 +34,7 @@ export const ERRORS = {
   UNIMPLEMENTED: { status: GrpcStatus.UNIMPLEMENTED, template: '{0} is not implemented by this server', when: 'An RPC this server does not offer (raised by the Flight layer).' },
   NOT_IMPLEMENTED: { status: GrpcStatus.UNIMPLEMENTED, template: 'not implemented: {0}', when: 'A request uses a feature this server does not offer yet (DoGet search tickets).' },
   INVALID_SEARCH: { status: GrpcStatus.INVALID_ARGUMENT, template: 'invalid search: {0}', when: 'A search request is malformed: k < 1, a query vector with NaN/Inf or the wrong dimension, a dataset without a vector column, unknown fields.' },
+  ID_NOT_FOUND: { status: GrpcStatus.NOT_FOUND, template: 'id not found: {0}', when: 'VectorSearchByID names an id that no live row of the dataset has.' },
   MEMORY_LIMIT: { status: GrpcStatus.RESOURCE_EXHAUSTED, template: 'memory limit exceeded: {0}', when: 'Storing the batch would take memory use over LONGBOW_MAX_MEMORY; nothing of the batch is kept.' },
   UNAUTHENTICATED: { status: GrpcStatus.UNAUTHENTICATED, template: 'unauthenticated: {0}', when: 'LONGBOW_AUTH_TOKEN is set and the call has no or a wrong bearer token.' },
   SHUTTING_DOWN: { status: GrpcStatus.UNAVAILABLE, template: 'server is shutting down', when: 'A call arrives after shutdown began; retry against the restarted server (raised by the Flight layer).' },

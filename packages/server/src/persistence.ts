@@ -11,7 +11,7 @@ import type { Logger } from './log/logger.ts';
 import type { LongbowMetrics } from './metrics/longbow-metrics.ts';
 import type { Journal, Store } from './store/store.ts';
 import { keysOfIdsBatch } from './store/ids-batch.ts';
-import { SnapshotCorruptionError, loadCurrentSnapshot, removeTemporarySnapshots } from './snapshot/snapshot-reader.ts';
+import { SnapshotCorruptionError, loadCurrentSnapshot, removeTemporarySnapshots, type LoadedDataset } from './snapshot/snapshot-reader.ts';
 import { RecordType, WalCorruptionError, WalRecovery, WalWriter, WalWriterFailedError, type FileLayer, type WalRecord } from './wal/index.ts';
 
 /**
@@ -108,7 +108,7 @@ export function snapshotRoot(config: Config): string {
  * Loads the current snapshot into the store; returns its sequence (0 without one). A corrupt
  * snapshot stops startup unless LONGBOW_WAL_RECOVERY=truncate (then the log alone is replayed).
  */
-async function loadSnapshot(store: Store, config: Config, logger: Logger): Promise<number> {
+async function loadSnapshot(store: Store, config: Config, logger: Logger, preloadIndex: JournalOptions['preloadIndex']): Promise<number> {
   const root = snapshotRoot(config);
   for (const name of await removeTemporarySnapshots(root)) logger.warn({ directory: name }, 'Removed a half-written snapshot (crash during a snapshot)');
   const startedNs = process.hrtime.bigint();
@@ -125,6 +125,7 @@ async function loadSnapshot(store: Store, config: Config, logger: Logger): Promi
   }
   if (!snapshot) return 0;
   for (const dataset of snapshot.datasets) {
+    if (dataset.indexDirectory !== undefined) await preloadIndex?.(dataset, dataset.indexDirectory);
     store.restoreDataset(dataset.name, dataset.schema, dataset.batches, dataset.deleted, snapshot.manifest.seq);
   }
   store.restoreSequence(snapshot.manifest.seq);
@@ -148,15 +149,25 @@ export class RecoveryError extends Error {
  * Replays the WAL into the store, cuts a torn tail (WARN), and opens the writer after the last
  * record. Corruption before the tail throws RecoveryError unless LONGBOW_WAL_RECOVERY=truncate.
  */
-export async function openJournal(store: Store, config: Config, logger: Logger, onFatal: (error: Error) => void,
-  files?: FileLayer, metrics?: LongbowMetrics): Promise<ClosableJournal> {
+export interface JournalOptions {
+  /** Called when the WAL fails for good (the server stops). */
+  onFatal: (error: Error) => void;
+  /** Replaces the file layer (tests inject faults through it). */
+  files?: FileLayer;
+  metrics?: LongbowMetrics;
+  /** Reopens a dataset's vector index saved in the snapshot, before its rows are restored. */
+  preloadIndex?: (dataset: LoadedDataset, indexDirectory: string) => Promise<void>;
+}
+
+export async function openJournal(store: Store, config: Config, logger: Logger, options: JournalOptions): Promise<ClosableJournal> {
+  const { onFatal, files, metrics } = options;
   if (config.walSync === 'off') {
     logger.warn('LONGBOW_WAL_SYNC=off: no write-ahead log, data lives in memory only and is lost when the server stops');
     return new NoJournal();
   }
   const directory = join(config.dataPath, 'wal');
   const startedNs = process.hrtime.bigint();
-  const snapshotSeq = await loadSnapshot(store, config, logger);
+  const snapshotSeq = await loadSnapshot(store, config, logger, options.preloadIndex);
   const recovery = new WalRecovery({ directory, afterSeq: snapshotSeq, recovery: config.walRecovery, files });
   const replayStartedNs = process.hrtime.bigint();
   let rows = 0;

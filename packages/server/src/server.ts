@@ -15,6 +15,8 @@ import type { FileLayer } from './wal/index.ts';
 import { ConfigReloader, type ReloadableSetting } from './config/reloader.ts';
 import type { Environment } from './config/env-file.ts';
 import { TtlEvictor } from './store/ttl-evictor.ts';
+import { VectorIndexes } from './store/vector-indexes.ts';
+import { VectorSearch } from './service/vector-search.ts';
 import { LongbowMetrics } from './metrics/longbow-metrics.ts';
 import { MetricsHttpServer, type HealthState } from './metrics/metrics-http-server.ts';
 
@@ -35,6 +37,8 @@ export class LongbowServer {
   private readonly logger: Logger;
   private config: Config;
   private readonly ttlEvictor: TtlEvictor;
+  /** Every dataset's vector index, fed by the store. */
+  readonly vectorIndexes: VectorIndexes;
   /** Hot reload: main.ts calls `reloader.request()` on SIGHUP. */
   readonly reloader: ConfigReloader;
   private journal: ClosableJournal | undefined;
@@ -61,7 +65,13 @@ export class LongbowServer {
       metrics: this.metrics, logger,
       health: () => ({ state: this.healthState, details: this.healthState === 'serving' ? this.healthDetails() : undefined }),
     });
-    this.actionContext = { store: this.store, config, logger, startedAtMs: Date.now(), metrics: this.metrics };
+    this.vectorIndexes = new VectorIndexes(this.store, {
+      m: config.hnswM, efConstruction: config.hnswEfConstruction, efSearch: config.hnswEfSearch, logger,
+    });
+    this.actionContext = {
+      store: this.store, config, logger, startedAtMs: Date.now(), metrics: this.metrics,
+      vectorIndexes: this.vectorIndexes, vectorSearch: new VectorSearch(this.store, this.vectorIndexes),
+    };
     this.ttlEvictor = new TtlEvictor(this.store, logger, () => this.actionContext.metrics?.evictions.inc({ reason: 'ttl' }));
     this.reloader = new ConfigReloader(config, {
       apply: (next, changed) => this.applyConfig(next, changed),
@@ -96,13 +106,19 @@ export class LongbowServer {
   }
 
   private async startServing(metricsAddr: string): Promise<ListeningAddresses> {
-    this.journal = await openJournal(this.store, this.config, this.logger, (error) => {
-      this.logger.fatal({ err: error }, 'Write-ahead log failed: stopping (acknowledged writes are safe, later ones were refused)');
-      this.onFatal(error);
-    }, this.files, this.metrics);
+    this.journal = await openJournal(this.store, this.config, this.logger, {
+      onFatal: (error) => {
+        this.logger.fatal({ err: error }, 'Write-ahead log failed: stopping (acknowledged writes are safe, later ones were refused)');
+        this.onFatal(error);
+      },
+      files: this.files,
+      metrics: this.metrics,
+      preloadIndex: (dataset, directory) => this.vectorIndexes.preload(dataset.name, dataset.schema, directory, dataset.batches.reduce((sum, batch) => sum + batch.numRows, 0)),
+    });
     this.store.attachJournal(this.journal, serializeBatch);
     if (this.journal instanceof WalJournal) {
       this.snapshotter = new Snapshotter(this.store, snapshotRoot(this.config), this.journal, this.logger, this.metrics);
+      this.snapshotter.saveIndex = (dataset, directory) => this.vectorIndexes.save(dataset, directory);
       this.snapshotter.schedule(this.config.snapshotIntervalMs);
       this.actionContext.snapshotter = this.snapshotter;
     }
@@ -154,6 +170,7 @@ export class LongbowServer {
       await this.snapshotter?.close();
       await this.journal?.close();
     } finally {
+      await this.vectorIndexes.close();
       await this.metricsServer.close();
     }
     this.logger.info('Shutdown complete');

@@ -4,6 +4,8 @@ import type { Store } from '../store/store.ts';
 import type { Config } from '../config/config.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { LongbowMetrics } from '../metrics/longbow-metrics.ts';
+import type { VectorIndexes } from '../store/vector-indexes.ts';
+import type { VectorSearch } from '../service/vector-search.ts';
 import { longbowError } from '../errors.ts';
 import { parseJsonObject, utf8Text, type JsonObject } from '../service/json-body.ts';
 
@@ -17,12 +19,21 @@ export interface ActionContext {
   snapshotter?: Snapshotter;
   /** The server's metrics (absent in tests that build a context by hand). */
   metrics?: LongbowMetrics;
+  /** The datasets' vector indexes and the search over them (absent in hand-built contexts). */
+  vectorIndexes?: VectorIndexes;
+  vectorSearch?: VectorSearch;
+}
+
+/** The vector search of the context (an assertion: the server always wires it). */
+export function requireVectorSearch(context: ActionContext): VectorSearch {
+  if (!context.vectorSearch) throw new Error('vector search is not wired into this context');
+  return context.vectorSearch;
 }
 
 export interface ActionDefinition {
   type: string;
   description: string;
-  /** Returns the JSON documents to send, one Result each. */
+  /** Returns what to send, one Result each: a Uint8Array as it is, anything else as JSON. */
   run(body: Uint8Array, context: ActionContext): Promise<unknown[]>;
 }
 

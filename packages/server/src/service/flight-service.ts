@@ -10,7 +10,8 @@ import {
   type FlightResult, type HandshakeRequest, type HandshakeResponse, type PutResult,
 } from '@longbow/flight';
 import { ACTIONS, findAction } from '../actions/table.ts';
-import type { ActionContext } from '../actions/action.ts';
+import { requireVectorSearch, type ActionContext } from '../actions/action.ts';
+import { searchExchange, searchTicketMessages } from './search-exchange.ts';
 import { longbowError } from '../errors.ts';
 import type { Dataset } from '../store/dataset.ts';
 import { planScan } from '../store/scan.ts';
@@ -130,7 +131,10 @@ export class LongbowFlightService implements FlightHandlers {
 
   async *doGet(ticket: { ticket: Uint8Array }): AsyncGenerator<FlightData> {
     const parsed = parseTicket(ticket.ticket);
-    if (parsed.kind === 'search') throw longbowError('NOT_IMPLEMENTED', 'vector search tickets');
+    if (parsed.kind === 'search') {
+      yield* searchTicketMessages(requireVectorSearch(this.context), parsed.search);
+      return;
+    }
     const plan = planScan(this.context.store.get(parsed.dataset), parsed);
     const encoder = new FlightDataEncoder(plan.schema);
     yield encoder.schemaMessage();
@@ -191,10 +195,17 @@ export class LongbowFlightService implements FlightHandlers {
     if (stored === 0) store.ensure(dataset, decoder.schema);
   }
 
+  /** Batch search: query vectors in, results out (service/search-exchange.ts). */
+  doExchange(messages: AsyncIterable<FlightData>): AsyncGenerator<FlightData> {
+    return searchExchange(requireVectorSearch(this.context), messages, datasetOf);
+  }
+
   async *doAction(action: { type: string; body: Uint8Array }): AsyncGenerator<FlightResult> {
     const definition = findAction(action.type);
     if (!definition) throw longbowError('UNKNOWN_ACTION', `"${action.type}" (ListActions shows the available actions)`);
-    for (const document of await definition.run(action.body, this.context)) yield { body: json(document) };
+    for (const document of await definition.run(action.body, this.context)) {
+      yield { body: document instanceof Uint8Array ? document : json(document) };
+    }
   }
 
   async *listActions(): AsyncGenerator<ActionType> {

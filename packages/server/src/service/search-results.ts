@@ -8,6 +8,7 @@ import {
   Field, Float32, Int32, RecordBatch, Schema, Struct, Uint64, makeBuilder, makeData, type Data, type DataType,
 } from 'apache-arrow';
 import type { Dataset } from '../store/dataset.ts';
+import type { DatasetRows } from '../store/dataset-rows.ts';
 import { gatherData } from '../store/gather.ts';
 import { longbowError } from '../errors.ts';
 
@@ -15,34 +16,13 @@ import { longbowError } from '../errors.ts';
 export interface QueryHits {
   ordinals: ArrayLike<number>;
   distances: ArrayLike<number>;
+  /** Higher is closer (index/metric.ts gives the formula per metric). */
+  scores: ArrayLike<number>;
 }
 
 export interface ResultShape {
   columns: string[];
   includeVectors: boolean;
-}
-
-/** Where each row ordinal lives: batch index and row within it. */
-export class RowLocator {
-  private readonly starts: Float64Array;
-
-  constructor(private readonly batches: readonly RecordBatch[]) {
-    this.starts = new Float64Array(batches.length + 1);
-    for (let index = 0; index < batches.length; index++) this.starts[index + 1] = this.starts[index] + batches[index].numRows;
-  }
-
-  get rows(): number { return this.starts[this.batches.length]; }
-
-  locate(ordinal: number): { batch: number; row: number } {
-    let low = 0;
-    let high = this.batches.length - 1;
-    while (low < high) {
-      const middle = (low + high + 1) >> 1;
-      if (this.starts[middle] <= ordinal) low = middle;
-      else high = middle - 1;
-    }
-    return { batch: low, row: ordinal - this.starts[low] };
-  }
 }
 
 /** The dataset columns a result carries besides id, distance and score. Throws UNKNOWN_COLUMN. */
@@ -76,26 +56,29 @@ export function searchResultSchema(dataset: Dataset, shape: ResultShape, withQue
   return new Schema(out, new Map([['longbow.metric', dataset.roles.metric]]));
 }
 
-/** Column `column` of the rows `located`, in their order, from whichever batches hold them. */
-function gatherAcross(batches: readonly RecordBatch[], column: number, type: DataType, located: { batch: number; row: number }[]): Data {
-  const first = located[0]?.batch;
-  if (located.every((place) => place.batch === first)) {
-    const source = batches[first ?? 0]?.data.children[column];
-    if (source) return gatherData(source, Uint32Array.from(located, (place) => place.row));
+interface Place { batch: RecordBatch; row: number }
+
+/**
+ * Column `column` (of the dataset's current schema) of the rows at `places`, in their order,
+ * from whichever batches hold them. A batch written before a schema evolution lacks the added
+ * columns: its rows give null there.
+ */
+function gatherAcross(column: number, type: DataType, places: Place[]): Data {
+  const first = places[0]?.batch;
+  if (first && first.numCols > column && places.every((place) => place.batch === first)) {
+    return gatherData(first.data.children[column], Uint32Array.from(places, (place) => place.row));
   }
   const builder = makeBuilder({ type, nullValues: [null, undefined] });
-  for (const place of located) builder.append(batches[place.batch].getChildAt(column)?.get(place.row) ?? null);
+  for (const place of places) builder.append(place.batch.numCols > column ? place.batch.getChildAt(column)?.get(place.row) ?? null : null);
   return builder.finish().flush();
 }
 
-/** `scoreOf(distance)`: the metric's score (higher is closer). */
-export function searchResultBatch(dataset: Dataset, hits: QueryHits[], shape: ResultShape,
-  scoreOf: (distance: number) => number, withQueryIndex: boolean): RecordBatch {
+/** The result batch of `hits` (row ordinals of `view`, a view of `dataset` taken when the search began). */
+export function searchResultBatch(dataset: Dataset, view: DatasetRows, hits: readonly QueryHits[], shape: ResultShape,
+  withQueryIndex: boolean): RecordBatch {
   const schema = searchResultSchema(dataset, shape, withQueryIndex);
-  const batches = dataset.batches;
-  const locator = new RowLocator(batches);
   const total = hits.reduce((sum, query) => sum + query.ordinals.length, 0);
-  const located: { batch: number; row: number }[] = new Array(total);
+  const located: Place[] = new Array(total);
   const queryIndex = new Int32Array(total);
   const distances = new Float32Array(total);
   const scores = new Float32Array(total);
@@ -104,10 +87,10 @@ export function searchResultBatch(dataset: Dataset, hits: QueryHits[], shape: Re
   hits.forEach((query, queryNumber) => {
     for (let rank = 0; rank < query.ordinals.length; rank++, at++) {
       const ordinal = query.ordinals[rank];
-      located[at] = locator.locate(ordinal);
+      located[at] = view.locate(ordinal);
       queryIndex[at] = queryNumber;
       distances[at] = query.distances[rank];
-      scores[at] = scoreOf(query.distances[rank]);
+      scores[at] = query.scores[rank];
       ordinals[at] = BigInt(ordinal);
     }
   });
@@ -115,12 +98,12 @@ export function searchResultBatch(dataset: Dataset, hits: QueryHits[], shape: Re
   if (withQueryIndex) children.push(makeData({ type: new Int32(), length: total, nullCount: 0, data: queryIndex }));
   const id = dataset.roles.id;
   children.push(id
-    ? gatherAcross(batches, id.index, schema.fields[children.length].type, located)
+    ? gatherAcross(id.index, schema.fields[children.length].type, located)
     : makeData({ type: new Uint64(), length: total, nullCount: 0, data: ordinals }));
   children.push(makeData({ type: new Float32(), length: total, nullCount: 0, data: distances }));
   children.push(makeData({ type: new Float32(), length: total, nullCount: 0, data: scores }));
   for (const column of extraColumns(dataset, shape)) {
-    children.push(gatherAcross(batches, column, dataset.schema.fields[column].type, located));
+    children.push(gatherAcross(column, dataset.schema.fields[column].type, located));
   }
   return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: total, nullCount: 0, children }));
 }

@@ -40,7 +40,10 @@ export function parseTicket(bytes: Uint8Array): ParsedTicket {
     if (typeof json.search !== 'object' || json.search === null || Array.isArray(json.search)) {
       throw longbowError('INVALID_TICKET', '"search" must be an object');
     }
-    return { kind: 'search', search: json.search as Record<string, unknown> };
+    const search = { ...(json.search as Record<string, unknown>) };
+    // The dataset may also be named beside "search", as in a scan ticket.
+    if (search.dataset === undefined && search.name === undefined) search.dataset = json.name ?? json.dataset;
+    return { kind: 'search', search };
   }
   const dataset = json.name ?? json.dataset;
   if (typeof dataset !== 'string' || dataset === '') throw longbowError('INVALID_TICKET', '"name" (or "dataset") must be a non-empty string');

@@ -19,6 +19,8 @@ export interface DatasetEntry {
   crc32c: number;
   /** Present when rows of the dataset are deleted. */
   tombstones?: TombstonesEntry;
+  /** Directory inside the snapshot directory holding the dataset's vector index (its own checksums). */
+  index?: string;
 }
 
 /** The deleted rows of a dataset: a bitmap file over its ordinals (docs/formats.md). */
@@ -65,6 +67,9 @@ export function parseManifest(text: string): Manifest | string {
     }
     if (entry.tombstones !== undefined && (manifest.formatVersion === 1 || !validTombstones(entry.tombstones))) {
       return `bad tombstones entry ${JSON.stringify(entry.tombstones)}`;
+    }
+    if (entry.index !== undefined && (typeof entry.index !== 'string' || !/^index-\d{6}$/.test(entry.index))) {
+      return `bad index entry ${JSON.stringify(entry.index)}`;
     }
   }
   return manifest as Manifest;

@@ -23,6 +23,8 @@ export interface LoadedDataset {
   batches: RecordBatch[];
   /** Deleted rows: a bitmap over the ordinals (bit i, LSB first); undefined when none. */
   deleted?: Uint8Array;
+  /** Directory of the dataset's saved vector index, when the snapshot has one. */
+  indexDirectory?: string;
 }
 
 export interface LoadedSnapshot {
@@ -93,6 +95,8 @@ export async function loadCurrentSnapshot(root: string): Promise<LoadedSnapshot 
       bytes += bitmap.byteLength;
       dataset.deleted = checkTombstones(tombstonesPath, bitmap, entry, dataset);
     }
+    // The index is checked when it is opened: a damaged one is rebuilt, never fatal.
+    if (entry.index !== undefined) dataset.indexDirectory = join(root, id, entry.index);
     datasets.push(dataset);
   }
   return { manifest, datasets, bytes };

@@ -24,6 +24,8 @@ export interface CapturedDataset {
   rows: number;
   /** Deleted rows: a bitmap over the ordinals 0 .. rows (bit i, LSB first), ceil(rows / 8) bytes. */
   deleted?: Uint8Array;
+  /** Writes the dataset's vector index into a directory; resolves false when there is none. */
+  saveIndex?: (directory: string) => Promise<boolean>;
 }
 
 /** writev takes at most IOV_MAX (1024 on Linux) buffers per call. */
@@ -104,6 +106,16 @@ export async function writeSnapshot(root: string, seq: number, datasets: readonl
     if (tombstones !== undefined) {
       entry.tombstones = tombstones;
       bytes += tombstones.fileBytes;
+    }
+    if (dataset.saveIndex) {
+      const directory = `index-${String(index).padStart(6, '0')}`;
+      await mkdir(join(temporary, directory));
+      if (await dataset.saveIndex(join(temporary, directory))) {
+        await fsyncDirectory(join(temporary, directory));
+        entry.index = directory;
+      } else {
+        await rm(join(temporary, directory), { recursive: true, force: true });
+      }
     }
     entries.push(entry);
   }

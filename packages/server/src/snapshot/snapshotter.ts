@@ -4,7 +4,7 @@
  * after the snapshot is current, older snapshots and fully covered WAL segments are deleted.
  * One snapshot runs at a time; a request made meanwhile waits and takes its own.
  */
-import { withSchema } from '../store/dataset.ts';
+import { withSchema, type Dataset } from '../store/dataset.ts';
 import type { Store } from '../store/store.ts';
 import type { Logger } from '../log/logger.ts';
 import type { LongbowMetrics } from '../metrics/longbow-metrics.ts';
@@ -30,6 +30,8 @@ export class Snapshotter {
   private running: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   lastSnapshot: SnapshotResult & { at: string } | undefined;
+  /** Saves a dataset's vector index beside it (false: it has none); set by the server. */
+  saveIndex: ((dataset: Dataset, directory: string) => Promise<boolean>) | undefined;
   /** Counters for metrics and get_stats. */
   succeeded = 0;
   failed = 0;
@@ -63,6 +65,7 @@ export class Snapshotter {
   /** `liveRows`: rows not deleted, over all datasets (the files hold deleted rows too). */
   private capture(): { seq: number; datasets: CapturedDataset[]; liveRows: number } {
     const seq = this.store.lastSequence;
+    const saveIndex = this.saveIndex;
     let liveRows = 0;
     const datasets = this.store.list().map((dataset) => {
       const view = dataset.rowsView; // immutable: batches and tombstones as of `seq`
@@ -73,6 +76,7 @@ export class Snapshotter {
         batches: view.batches.map((batch) => withSchema(batch, dataset.schema)),
         rows: view.totalRows,
         deleted: view.deletedRows > 0 ? view.deletedBitmap() : undefined,
+        ...(saveIndex ? { saveIndex: (directory: string) => saveIndex(dataset, directory) } : {}),
       };
     });
     return { seq, datasets, liveRows };

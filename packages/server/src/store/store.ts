@@ -101,7 +101,11 @@ export class Store {
     this.serialize = serialize;
   }
 
-  get currentMemoryBytes(): number { return this.usedBytes; }
+  /** Bytes held outside the datasets' batches and counted against the limit (the vector indexes). */
+  extraMemoryBytes: () => number = () => 0;
+
+  /** Bytes in use: stored batches plus extraMemoryBytes (the vector indexes). */
+  get currentMemoryBytes(): number { return this.usedBytes + this.extraMemoryBytes(); }
   /** Sequence of the last applied write. */
   get lastSequence(): number { return this.sequence; }
 
@@ -243,7 +247,7 @@ export class Store {
 
   stats(): StoreStats {
     return {
-      currentMemoryBytes: this.usedBytes,
+      currentMemoryBytes: this.currentMemoryBytes,
       maxMemoryBytes: this.maxMemoryBytes,
       datasets: this.list().map((dataset) => dataset.stats()),
     };
@@ -288,7 +292,7 @@ export class Store {
 
   private reserve(bytes: number): void {
     const limit = this.maxMemoryBytes;
-    const inUse = this.usedBytes + this.reservedBytes;
+    const inUse = this.currentMemoryBytes + this.reservedBytes;
     if (limit > 0 && inUse + bytes > limit) {
       throw longbowError('MEMORY_LIMIT', `the batch needs ${bytes} bytes, ${inUse} of ${limit} are in use`);
     }

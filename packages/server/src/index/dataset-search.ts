@@ -1,0 +1,178 @@
+/**
+ * How DatasetIndex answers a search: graph candidates (from the worker) re-scored exactly and
+ * merged with an exact scan of the rows the graph does not cover yet; or an exact scan of
+ * everything (`exact`, no graph) or of a small candidate set (pre-filter). Long exact work is
+ * done in slices that yield to the event loop.
+ */
+import type { DistanceKernel } from './distance-kernel.ts';
+import { scanPicked, scanRange, type OrdinalFilter } from './exact-search.ts';
+import type { IndexWorker } from './index-worker.ts';
+import { OrdinalSet } from './ordinal-set.ts';
+import { TopK } from './top-k.ts';
+import type { VectorChunks } from './vector-chunks.ts';
+import {
+  INDEX_OVERSAMPLING_FACTOR, INDEX_OVERSAMPLING_GROWTH,
+  INDEX_OVERSAMPLING_ROWS_MAX, INDEX_RESCORE_FACTOR, INDEX_SCAN_SLICE_BYTES,
+} from '../limits.ts';
+
+export interface DatasetSearchOptions {
+  /** HNSW candidate list size for this search (the index's efSearch when absent). */
+  ef?: number;
+  /** Exact search over every row (no graph). */
+  exact?: boolean;
+  /** Rows for which this returns true never match (deleted rows). */
+  exclude?: (ordinal: number) => boolean;
+  /** Pre-filter result: only these ordinals may match (any order, duplicates allowed). */
+  candidates?: ArrayLike<number>;
+}
+
+export interface SearchContext {
+  dimensions: number;
+  kernel: DistanceKernel;
+  chunks: VectorChunks;
+  removed: OrdinalSet;
+  efSearch: number;
+  /** Candidate sets up to this many rows, or this fraction of the rows, are searched exactly. */
+  filterExactRowsMax: number;
+  filterExactFraction: number;
+  /** The worker, when its graph covers at least one row; else undefined (exact only). */
+  graph(): IndexWorker | undefined;
+  /** Native threads for a batch of queries in the worker. */
+  batchThreads: number;
+}
+
+/** Queries scanned together: their vectors stay in kernel memory while a block is scored. */
+const QUERY_GROUP_SIZE = 64;
+
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+function query(queries: Float32Array, index: number, dimensions: number): Float32Array {
+  return queries.subarray(index * dimensions, (index + 1) * dimensions);
+}
+
+/** Exact scan of rows [from, to) for the queries `which`, in slices. */
+async function scanSliced(
+  context: SearchContext, queries: Float32Array, which: number[], tops: TopK[], from: number, to: number, allowed: OrdinalFilter,
+): Promise<void> {
+  const { dimensions } = context;
+  for (let group = 0; group < which.length; group += QUERY_GROUP_SIZE) {
+    const members = which.slice(group, group + QUERY_GROUP_SIZE);
+    const groupQueries = new Float32Array(members.length * dimensions);
+    members.forEach((q, i) => groupQueries.set(query(queries, q, dimensions), i * dimensions));
+    const groupTops = members.map((q) => tops[q]);
+    const sliceRows = Math.max(1, Math.floor(INDEX_SCAN_SLICE_BYTES / (dimensions * 4 * members.length)));
+    for (let start = from; start < to; start += sliceRows) {
+      scanRange(context.kernel, context.chunks, groupQueries, groupTops, start, Math.min(to, start + sliceRows), allowed);
+      if (start + sliceRows < to) await yieldToEventLoop();
+    }
+  }
+}
+
+/** Exact scores of picked ordinals for one query, in slices. */
+async function pickedSliced(context: SearchContext, vector: Float32Array, top: TopK, ordinals: number[], allowed?: OrdinalFilter): Promise<void> {
+  const sliceRows = Math.max(1, Math.floor(INDEX_SCAN_SLICE_BYTES / (context.dimensions * 4)));
+  for (let start = 0; start < ordinals.length; start += sliceRows) {
+    scanPicked(context.kernel, context.chunks, vector, top, ordinals.slice(start, start + sliceRows), allowed);
+    if (start + sliceRows < ordinals.length) await yieldToEventLoop();
+  }
+}
+
+/** The search: one TopK per query, filled. */
+export async function searchDataset(
+  context: SearchContext, queries: Float32Array, k: number, options: DatasetSearchOptions,
+): Promise<TopK[]> {
+  const { dimensions, chunks, removed } = context;
+  const count = queries.length / dimensions;
+  const rows = chunks.rows; // rows appended while this search waits are not seen by it
+  const tops = Array.from({ length: count }, () => new TopK(k));
+  const all = Array.from({ length: count }, (_, i) => i);
+  if (rows === 0) return tops;
+  const exclude = options.exclude;
+  const visible: OrdinalFilter = removed.size === 0 && !exclude
+    ? () => true
+    : (ordinal) => !removed.has(ordinal) && !(exclude?.(ordinal) ?? false);
+
+  const graph = options.exact ? undefined : context.graph();
+  let candidates: number[] | undefined;
+  let allowed = visible;
+  if (options.candidates) {
+    candidates = [];
+    const seen = new OrdinalSet();
+    for (let i = 0; i < options.candidates.length; i++) {
+      const ordinal = options.candidates[i];
+      if (ordinal >= 0 && ordinal < rows && seen.add(ordinal)) candidates.push(ordinal);
+    }
+    const smallEnough = candidates.length <= Math.max(context.filterExactRowsMax, rows * context.filterExactFraction);
+    if (!graph || smallEnough || candidates.length <= k) {
+      for (const q of all) await pickedSliced(context, query(queries, q, dimensions), tops[q], candidates, visible);
+      return tops;
+    }
+    allowed = (ordinal) => seen.has(ordinal) && visible(ordinal);
+  }
+  if (!graph) {
+    await scanSliced(context, queries, all, tops, 0, rows, allowed);
+    return tops;
+  }
+  const selectivity = candidates ? candidates.length / rows : 1;
+  const indexedRows = await searchGraph(context, graph, queries, k, options.ef ?? context.efSearch, selectivity, allowed, tops);
+  await scanSliced(context, queries, all, tops, Math.min(indexedRows, rows), rows, allowed);
+  return tops;
+}
+
+/**
+ * Graph candidates for every query, filtered by `allowed` and re-scored exactly into `tops`.
+ * Queries whose filter leaves too few candidates ask again for more (oversampling), and past
+ * INDEX_OVERSAMPLING_ROWS_MAX are scanned exactly over the graph's rows. Returns the rows the
+ * graph covered (the caller scans the rest).
+ */
+async function searchGraph(
+  context: SearchContext, graph: IndexWorker, queries: Float32Array, k: number, ef: number,
+  selectivity: number, allowed: OrdinalFilter, tops: TopK[],
+): Promise<number> {
+  const { dimensions } = context;
+  const rescore = k * INDEX_RESCORE_FACTOR;
+  let wanted = Math.ceil(selectivity < 1 ? (rescore / selectivity) * INDEX_OVERSAMPLING_FACTOR : rescore);
+  let pending = Array.from({ length: tops.length }, (_, i) => i);
+  let indexedRows: number | undefined;
+  const exhaustedGraph: number[] = [];
+  while (pending.length > 0) {
+    wanted = Math.min(wanted, INDEX_OVERSAMPLING_ROWS_MAX);
+    const asked = pending.length === tops.length ? queries : gatherQueries(queries, pending, dimensions);
+    const found = await graph.search(asked, wanted, ef, pending.length > 1 ? context.batchThreads : 1);
+    // Every round keeps to the rows the first one covered (the graph only grows): the tail
+    // scan starts there, so no row is scored twice.
+    indexedRows ??= found.indexedRows;
+    const again: number[] = [];
+    for (let i = 0; i < pending.length; i++) {
+      const q = pending[i];
+      const passing: number[] = [];
+      for (let j = 0; j < found.counts[i]; j++) {
+        const ordinal = found.ordinals[i * found.wanted + j];
+        if (ordinal < indexedRows && allowed(ordinal)) passing.push(ordinal);
+      }
+      const enough = passing.length >= k || found.counts[i] < wanted;
+      if (!enough && wanted >= INDEX_OVERSAMPLING_ROWS_MAX) {
+        exhaustedGraph.push(q);
+        continue;
+      }
+      if (!enough) {
+        again.push(q);
+        continue;
+      }
+      await pickedSliced(context, query(queries, q, dimensions), tops[q], passing);
+    }
+    pending = again;
+    wanted *= INDEX_OVERSAMPLING_GROWTH;
+  }
+  const covered = indexedRows ?? 0;
+  if (exhaustedGraph.length > 0) await scanSliced(context, queries, exhaustedGraph, tops, 0, covered, allowed);
+  return covered;
+}
+
+function gatherQueries(queries: Float32Array, which: number[], dimensions: number): Float32Array {
+  const out = new Float32Array(which.length * dimensions);
+  which.forEach((q, i) => out.set(query(queries, q, dimensions), i * dimensions));
+  return out;
+}

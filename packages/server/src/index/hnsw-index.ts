@@ -1,0 +1,240 @@
+/**
+ * Approximate index: an HNSW graph from usearch (native, SIMD kernels). The graph keeps its own
+ * copy of each vector, at `storage` precision (bf16 halves the copy with no loss of recall
+ * once results are re-scored exactly, as DatasetIndex does; f32 keeps it exact).
+ *
+ * Per-query ef: usearch's JavaScript binding fixes the search expansion at construction, but a
+ * search explores max(expansion, wanted) candidates. The index is therefore built with
+ * expansion 1 and asked for max(k, ef) results, of which the best k are kept: exactly a
+ * search with candidate list ef, chosen per query.
+ *
+ * Synchronous and CPU-heavy: DatasetIndex runs it in a worker thread; the bench and tests use
+ * it directly.
+ */
+import { BatchMatches, Index, MetricKind, ScalarKind, type Matches } from 'usearch';
+import { metricSpec, type Metric } from './metric.ts';
+import type { IndexSearchOptions, SearchHits, VectorIndex } from './vector-index.ts';
+import { INDEX_OVERSAMPLING_GROWTH } from '../limits.ts';
+
+export type HnswStorage = 'f32' | 'bf16' | 'f16';
+
+export const HNSW_STORAGES: readonly HnswStorage[] = ['f32', 'bf16', 'f16'];
+
+/**
+ * bf16: half the memory of f32 and faster graph walks (less memory traffic), with float32's
+ * range (f16 overflows past 65,504); DatasetIndex re-scores candidates exactly, so results do
+ * not lose precision. See docs/performance.md.
+ */
+export const HNSW_STORAGE_DEFAULT: HnswStorage = 'bf16';
+
+export interface HnswOptions {
+  dimensions: number;
+  metric: Metric;
+  /** Graph degree (usearch connectivity; the base layer has 2 x m links). */
+  m: number;
+  /** Candidate list size while inserting. */
+  efConstruction: number;
+  /** Default candidate list size per search. */
+  efSearch: number;
+  /** Precision of the graph's copy of the vectors (default f32). */
+  storage?: HnswStorage;
+  /** Native threads per insert call (default 1). */
+  insertThreads?: number;
+}
+
+const USEARCH_METRICS = { l2sq: MetricKind.L2sq, ip: MetricKind.IP, cos: MetricKind.Cos } as const;
+const USEARCH_SCALARS = { f32: ScalarKind.F32, bf16: ScalarKind.BF16, f16: ScalarKind.F16 } as const;
+const STORAGE_BYTES = { f32: 4, bf16: 2, f16: 2 } as const;
+
+/** Raw candidates of a batch search: `ordinals[q * wanted + i]` for i < counts[q], best first. */
+export interface HnswCandidates {
+  wanted: number;
+  ordinals: Float64Array;
+  distances: Float32Array;
+  counts: Uint32Array;
+}
+
+/** Whether every value of row `row` is finite (NaN or infinite vectors are never indexed). */
+function finiteRow(vectors: Float32Array, row: number, dimensions: number): boolean {
+  const end = (row + 1) * dimensions;
+  for (let i = row * dimensions; i < end; i++) {
+    const value = vectors[i];
+    if (value - value !== 0) return false;
+  }
+  return true;
+}
+
+export class HnswIndex implements VectorIndex {
+  readonly dimensions: number;
+  readonly metric: Metric;
+  readonly options: Required<HnswOptions>;
+  private readonly index: Index;
+  private rowsSeen = 0;
+  private skippedRows = 0;
+
+  constructor(options: HnswOptions) {
+    this.options = { storage: 'f32', insertThreads: 1, ...options };
+    this.dimensions = options.dimensions;
+    this.metric = options.metric;
+    this.index = new Index({
+      dimensions: options.dimensions,
+      metric: USEARCH_METRICS[metricSpec(options.metric).usearch],
+      quantization: USEARCH_SCALARS[this.options.storage],
+      connectivity: options.m,
+      expansion_add: options.efConstruction,
+      expansion_search: 1, // see the file comment: ef is chosen per search
+      multi: false,
+    });
+  }
+
+  /** Reads a graph written by `save`; `rows` is the number of ordinals it covers. */
+  static load(path: string, options: HnswOptions, rows: number): HnswIndex {
+    const index = new HnswIndex(options);
+    index.index.load(path);
+    if (index.index.dimensions() !== options.dimensions) {
+      throw new Error(`index file ${path} has ${index.index.dimensions()} dimensions, expected ${options.dimensions}`);
+    }
+    index.rowsSeen = rows;
+    return index;
+  }
+
+  /** Ordinals added so far (0 .. size-1), whether indexed, skipped or removed. */
+  get size(): number { return this.rowsSeen; }
+
+  /** Vectors in the graph (removed ones excluded). */
+  get count(): number { return this.index.size(); }
+
+  /** Rows not indexed because a value was NaN or infinite. */
+  get skipped(): number { return this.skippedRows; }
+
+  /**
+   * Estimated bytes: the vector copy, the links (2m on the base layer, m per upper layer on
+   * 1/(m-1) of the nodes on average) and per-node bookkeeping (key, level, lookup tables).
+   */
+  get memoryBytes(): number {
+    const { m, storage } = this.options;
+    const perNode = this.dimensions * STORAGE_BYTES[storage] + (2 * m + 2) * 4 + (m * 4) / Math.max(1, m - 1) + 48;
+    return Math.round(this.index.size() * perNode);
+  }
+
+  add(firstOrdinal: number, vectors: Float32Array): void {
+    const dimensions = this.dimensions;
+    const rows = vectors.length / dimensions;
+    if (!Number.isInteger(rows)) throw new RangeError(`vectors length ${vectors.length} is not a multiple of ${dimensions}`);
+    if (firstOrdinal !== this.rowsSeen) throw new RangeError(`rows must be added in order: expected ordinal ${this.rowsSeen}, got ${firstOrdinal}`);
+    let keys = new BigUint64Array(rows);
+    let kept = 0;
+    let data = vectors;
+    for (let row = 0; row < rows; row++) {
+      if (finiteRow(vectors, row, dimensions)) {
+        if (data !== vectors) data.set(vectors.subarray(row * dimensions, (row + 1) * dimensions), kept * dimensions);
+        keys[kept++] = BigInt(firstOrdinal + row);
+      } else if (data === vectors) {
+        data = vectors.slice(); // first bad row: compact the rest into a copy
+      }
+    }
+    this.skippedRows += rows - kept;
+    this.rowsSeen += rows;
+    if (kept === 0) return;
+    if (kept < rows) {
+      keys = keys.subarray(0, kept);
+      data = data.subarray(0, kept * dimensions);
+    }
+    this.index.add(keys, data, this.options.insertThreads);
+  }
+
+  remove(ordinal: number): void {
+    if (ordinal >= 0 && ordinal < this.rowsSeen) this.index.remove(BigInt(ordinal));
+  }
+
+  /** Forgets ordinals `rows` and up (they may be added again): used when a file covers more. */
+  truncate(rows: number): void {
+    const piece = 65_536;
+    for (let from = rows; from < this.rowsSeen; from += piece) {
+      const to = Math.min(this.rowsSeen, from + piece);
+      this.index.remove(BigUint64Array.from({ length: to - from }, (_, i) => BigInt(from + i)));
+    }
+    this.rowsSeen = Math.min(this.rowsSeen, rows);
+  }
+
+  /**
+   * The best `wanted` candidates per query (count x dimensions, row-major), exploring
+   * max(wanted, ef) candidates: the primitive the worker serves.
+   */
+  candidates(queries: Float32Array, wanted: number, ef: number, threads = 1): HnswCandidates {
+    const count = queries.length / this.dimensions;
+    const asked = Math.max(1, Math.min(Math.max(wanted, ef), Math.max(1, this.index.size())));
+    const ordinals = new Float64Array(count * wanted);
+    const distances = new Float32Array(count * wanted);
+    const counts = new Uint32Array(count);
+    if (this.index.size() === 0 || count === 0) return { wanted, ordinals, distances, counts };
+    const result = this.index.search(queries, asked, threads) as Matches | BatchMatches;
+    const batch = result instanceof BatchMatches;
+    for (let q = 0; q < count; q++) {
+      const found = batch ? Number(result.counts[q]) : result.keys.length;
+      const n = Math.min(found, wanted);
+      const from = batch ? q * asked : 0;
+      for (let i = 0; i < n; i++) {
+        ordinals[q * wanted + i] = Number(result.keys[from + i]);
+        distances[q * wanted + i] = result.distances[from + i];
+      }
+      counts[q] = n;
+    }
+    return { wanted, ordinals, distances, counts };
+  }
+
+  search(query: Float32Array, k: number, options: IndexSearchOptions = {}): SearchHits {
+    return this.searchBatch(query, k, options)[0];
+  }
+
+  searchBatch(queries: Float32Array, k: number, options: IndexSearchOptions = {}): SearchHits[] {
+    if (!(Number.isSafeInteger(k) && k >= 1)) throw new RangeError(`k must be a positive integer, got ${k}`);
+    const count = queries.length / this.dimensions;
+    if (!Number.isInteger(count) || count < 1) {
+      throw new RangeError(`queries hold ${queries.length} values, not a positive multiple of ${this.dimensions}`);
+    }
+    const ef = options.ef ?? this.options.efSearch;
+    const filter = options.filter;
+    if (!filter) return this.hits(this.candidates(queries, k, ef), count);
+    // Filtered: oversample until k candidates pass or the graph has nothing more to give.
+    const out: SearchHits[] = [];
+    for (let q = 0; q < count; q++) {
+      const query = queries.subarray(q * this.dimensions, (q + 1) * this.dimensions);
+      let wanted = k;
+      for (;;) {
+        const found = this.candidates(query, wanted, ef);
+        const hits = this.hits(found, 1, filter)[0];
+        if (hits.ordinals.length >= k || found.counts[0] < wanted || wanted >= this.index.size()) {
+          out.push({ ordinals: hits.ordinals.slice(0, k), distances: hits.distances.slice(0, k) });
+          break;
+        }
+        wanted = Math.min(this.index.size(), wanted * INDEX_OVERSAMPLING_GROWTH);
+      }
+    }
+    return out;
+  }
+
+  /** Writes the graph (usearch's own file format). */
+  save(path: string): void {
+    this.index.save(path);
+  }
+
+  /** usearch distances as ours: l2sq is squared, ip (1 - a.b) and cos (1 - cos) already match. */
+  private hits(found: HnswCandidates, count: number, filter?: (ordinal: number) => boolean): SearchHits[] {
+    const out: SearchHits[] = [];
+    const squared = this.metric === 'euclidean';
+    for (let q = 0; q < count; q++) {
+      const ordinals: number[] = [];
+      const distances: number[] = [];
+      for (let i = 0; i < found.counts[q]; i++) {
+        const ordinal = found.ordinals[q * found.wanted + i];
+        if (filter && !filter(ordinal)) continue;
+        const distance = found.distances[q * found.wanted + i];
+        ordinals.push(ordinal);
+        distances.push(squared ? Math.sqrt(Math.max(0, distance)) : distance);
+      }
+      out.push({ ordinals, distances });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * The vector index of every dataset that has a vector column, kept in step with the store
+ * through its hooks: appended rows are handed to the dataset's index (which builds its graph
+ * in the background), deleted rows leave it, a dropped dataset's index is closed. Snapshots
+ * save each index beside the dataset; loading a snapshot reopens it, so only the rows after
+ * the snapshot are indexed again.
+ */
+import type { RecordBatch, Schema } from 'apache-arrow';
+import type { Logger } from '../log/logger.ts';
+import { DatasetIndex, type DatasetHits, type DatasetIndexOptions, type IndexState } from '../index/dataset-index.ts';
+import { vectorsFromBatch } from '../index/vector-conversion.ts';
+import type { Dataset } from './dataset.ts';
+import type { Store } from './store.ts';
+import { schemaRoles, type SchemaRoles } from './schema-rules.ts';
+
+export interface VectorIndexSettings {
+  m: number;
+  efConstruction: number;
+  efSearch: number;
+  logger?: Logger;
+  /** Test hook: overrides DatasetIndex options (e.g. a lower exact-only threshold). */
+  indexOptions?: Partial<DatasetIndexOptions>;
+}
+
+export interface IndexStatus {
+  state: IndexState;
+  rows: number;
+  indexedRows: number;
+  memoryBytes: number;
+}
+
+export class VectorIndexes {
+  private readonly indexes = new Map<Dataset, DatasetIndex>();
+  /** Indexes loaded from a snapshot, waiting for their dataset's rows (by dataset name). */
+  private readonly preloaded = new Map<string, DatasetIndex>();
+
+  constructor(private readonly store: Store, private readonly settings: VectorIndexSettings) {
+    store.onRowsAppended = (dataset, firstOrdinal, batch) => this.appended(dataset, firstOrdinal, batch);
+    store.onRowsDeleted = (dataset, ordinals) => {
+      const index = this.indexes.get(dataset);
+      if (index) for (const ordinal of ordinals) index.remove(ordinal);
+    };
+    store.onDatasetDropped = (dataset) => {
+      const index = this.indexes.get(dataset);
+      this.indexes.delete(dataset);
+      void index?.close();
+    };
+    store.extraMemoryBytes = () => this.memoryBytes;
+  }
+
+  private options(roles: SchemaRoles): DatasetIndexOptions | undefined {
+    const vector = roles.vector;
+    if (!vector) return undefined;
+    return {
+      dimensions: vector.dimensions, metric: roles.metric, m: this.settings.m,
+      efConstruction: this.settings.efConstruction, efSearch: this.settings.efSearch, logger: this.settings.logger,
+      ...this.settings.indexOptions,
+    };
+  }
+
+  private appended(dataset: Dataset, firstOrdinal: number, batch: RecordBatch): void {
+    const vector = dataset.roles.vector;
+    if (!vector) return;
+    let index = this.indexes.get(dataset);
+    if (!index) {
+      index = this.preloaded.get(dataset.name) ?? new DatasetIndex(this.options(dataset.roles)!);
+      this.preloaded.delete(dataset.name);
+      this.indexes.set(dataset, index);
+    }
+    const { vectors, copied } = vectorsFromBatch(batch, vector.index);
+    index.append(firstOrdinal, vectors, copied);
+  }
+
+  /** The index of `dataset`; undefined when it has no vector column. */
+  indexOf(dataset: Dataset): DatasetIndex | undefined {
+    let index = this.indexes.get(dataset);
+    if (!index && dataset.roles.vector) {
+      // A dataset created by a schema-only DoPut: an empty index.
+      index = new DatasetIndex(this.options(dataset.roles)!);
+      this.indexes.set(dataset, index);
+    }
+    return index;
+  }
+
+  status(dataset: Dataset): IndexStatus | undefined {
+    const index = this.indexOf(dataset);
+    if (!index) return undefined;
+    return { state: index.state, rows: index.rows, indexedRows: index.indexedRows, memoryBytes: index.memoryBytes };
+  }
+
+  /** Bytes held by every index. */
+  get memoryBytes(): number {
+    let bytes = 0;
+    for (const index of this.indexes.values()) bytes += index.memoryBytes;
+    return bytes;
+  }
+
+  /**
+   * Reopens the index saved in `directory` for dataset `name` (whose snapshot holds `rows`
+   * rows), before the snapshot's rows are restored into the store.
+   */
+  async preload(name: string, schema: Schema, directory: string, rows: number): Promise<void> {
+    const options = this.options(schemaRoles(schema));
+    if (!options) return;
+    const index = await DatasetIndex.load(directory, { ...options, rows });
+    await index.ready();
+    this.preloaded.set(name, index);
+  }
+
+  /** Saves the index of `dataset` into `directory` (which exists); false when it has none. */
+  async save(dataset: Dataset, directory: string): Promise<boolean> {
+    const index = this.indexes.get(dataset);
+    if (!index) return false;
+    await index.save(directory);
+    return true;
+  }
+
+  search(dataset: Dataset, queries: Float32Array, k: number, options: Parameters<DatasetIndex['searchMany']>[2]): Promise<DatasetHits[]> {
+    const index = this.indexOf(dataset);
+    if (!index) throw new Error(`dataset ${dataset.name} has no vector index`);
+    return index.searchMany(queries, k, options);
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.indexes.values(), ...this.preloaded.values()];
+    this.indexes.clear();
+    this.preloaded.clear();
+    await Promise.all(all.map((index) => index.close()));
+  }
+}

@@ -1,0 +1,368 @@
+/**
+ * DatasetIndex, the per-dataset coordinator: background indexing in the worker thread, search
+ * right after append (exact over the unindexed tail), recall against exact search for every
+ * metric with and without filters, deletes and upserts, save/load, other element types, and
+ * the event loop staying responsive during a large ingest.
+ */
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
+import { Field, FixedSizeList, Float16, Float64, Int8, makeData, type Data } from 'apache-arrow';
+import { DatasetIndex, type DatasetIndexOptions } from '../src/index/dataset-index.ts';
+import { FlatIndex } from '../src/index/flat-index.ts';
+import { METRICS, type Metric } from '../src/index/metric.ts';
+import { vectorsFromData } from '../src/index/vector-conversion.ts';
+import { clusteredDataset, recallAt } from './vectors.ts';
+
+const DIMENSIONS = 32;
+const ROWS = 6000;
+const QUERIES = 60;
+const K = 10;
+const RECALL_BUDGET = 0.95;
+
+const { data, queries } = clusteredDataset({ rows: ROWS, queries: QUERIES, dimensions: DIMENSIONS, seed: 99 });
+const queryAt = (q: number) => queries.subarray(q * DIMENSIONS, (q + 1) * DIMENSIONS);
+const rowsOf = (from: number, to: number) => data.subarray(from * DIMENSIONS, to * DIMENSIONS);
+
+const directories: string[] = [];
+const open: DatasetIndex[] = [];
+after(async () => {
+  await Promise.all(open.map((index) => index.close()));
+  for (const directory of directories) rmSync(directory, { recursive: true, force: true });
+});
+
+function temporaryDirectory(): string {
+  const directory = mkdtempSync(join(tmpdir(), 'longbow-index-'));
+  directories.push(directory);
+  return directory;
+}
+
+function options(metric: Metric, extra: Partial<DatasetIndexOptions> = {}): DatasetIndexOptions {
+  // A small exact-only threshold so that these small datasets get a graph.
+  return { dimensions: DIMENSIONS, metric, m: 16, efConstruction: 64, efSearch: 64, flatOnlyBytesMax: 64 * 1024, insertThreads: 1, ...extra };
+}
+
+function track(index: DatasetIndex): DatasetIndex {
+  open.push(index);
+  return index;
+}
+
+/** Appends `data` in batches of 1000 rows, as DoPut batches would arrive. */
+function appendAll(index: DatasetIndex, from = 0, to = ROWS): void {
+  for (let start = from; start < to; start += 1000) index.append(start, rowsOf(start, Math.min(to, start + 1000)));
+}
+
+async function untilIndexed(index: DatasetIndex, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (index.indexedRows < index.rows) {
+    assert.ok(Date.now() < deadline, `indexing did not finish in time (${index.indexedRows}/${index.rows}, ${index.state})`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function exactIndex(metric: Metric): FlatIndex {
+  const flat = new FlatIndex(DIMENSIONS, metric);
+  flat.add(0, data);
+  return flat;
+}
+
+describe('DatasetIndex search and recall', () => {
+  for (const metric of METRICS) {
+    test(`${metric}: recall@${K} >= ${RECALL_BUDGET} once indexed; distances identical to the flat index`, async (t) => {
+      const index = track(new DatasetIndex(options(metric)));
+      appendAll(index);
+      await untilIndexed(index);
+      assert.equal(index.state, 'ready');
+      const exact = exactIndex(metric);
+      const truth = exact.searchBatch(queries, K);
+      const batched = await index.searchMany(queries, K);
+      let single = 0;
+      let many = 0;
+      for (let q = 0; q < QUERIES; q++) {
+        const hits = await index.search(queryAt(q), K);
+        single += recallAt(hits.ordinals, truth[q].ordinals);
+        many += recallAt(batched[q].ordinals, truth[q].ordinals);
+        // Every reported number comes from the one exact kernel: equal pairs, equal numbers.
+        const all = exact.search(queryAt(q), ROWS);
+        const byOrdinal = new Map(all.ordinals.map((ordinal, i) => [ordinal, all.distances[i]]));
+        hits.ordinals.forEach((ordinal, i) => assert.equal(hits.distances[i], byOrdinal.get(ordinal)));
+        for (let i = 1; i < hits.scores.length; i++) assert.ok(hits.scores[i - 1] >= hits.scores[i], 'higher score is closer');
+      }
+      t.diagnostic(`${metric}: recall@${K} single ${(single / QUERIES).toFixed(3)}, batched ${(many / QUERIES).toFixed(3)}`);
+      assert.ok(single / QUERIES >= RECALL_BUDGET && many / QUERIES >= RECALL_BUDGET);
+    });
+
+    test(`${metric}: filtered search (pre-filter candidates, graph with oversampling) keeps recall`, async (t) => {
+      const index = track(new DatasetIndex(options(metric, { filterExactRowsMax: 100 })));
+      appendAll(index);
+      await untilIndexed(index);
+      const exact = exactIndex(metric);
+      for (const [name, keep] of [['40%', (o: number) => o % 5 < 2], ['10%', (o: number) => o % 10 === 3], ['3%', (o: number) => o % 33 === 0]] as const) {
+        const candidates = Array.from({ length: ROWS }, (_, o) => o).filter(keep);
+        const excluded = (ordinal: number) => ordinal % 7 === 0;
+        let recall = 0;
+        for (let q = 0; q < QUERIES; q++) {
+          const hits = await index.search(queryAt(q), K, { candidates, exclude: excluded });
+          assert.ok(hits.ordinals.every((o) => keep(o) && !excluded(o)), 'only candidates that are not excluded');
+          recall += recallAt(hits.ordinals, exact.search(queryAt(q), K, { filter: (o) => keep(o) && !excluded(o) }).ordinals);
+        }
+        t.diagnostic(`${metric}: filter ${name}: recall@${K} ${(recall / QUERIES).toFixed(3)}`);
+        assert.ok(recall / QUERIES >= RECALL_BUDGET, `filter ${name}: recall ${recall / QUERIES}`);
+      }
+    });
+  }
+
+  test('a search right after append sees the new rows (exact over the unindexed tail)', async () => {
+    const index = track(new DatasetIndex(options('euclidean')));
+    appendAll(index, 0, 5000);
+    await untilIndexed(index);
+    index.append(5000, rowsOf(5000, ROWS));
+    assert.ok(index.indexedRows < index.rows, 'the new rows are not indexed yet');
+    for (const ordinal of [5000, 5555, ROWS - 1]) {
+      const hits = await index.search(rowsOf(ordinal, ordinal + 1).slice(), 1);
+      assert.equal(hits.distances[0], 0);
+      assert.equal(hits.ordinals[0], ordinal);
+    }
+    const exact = exactIndex('euclidean').searchBatch(queries, K);
+    const hits = await index.searchMany(queries, K);
+    let recall = 0;
+    for (let q = 0; q < QUERIES; q++) recall += recallAt(hits[q].ordinals, exact[q].ordinals);
+    assert.ok(recall / QUERIES >= RECALL_BUDGET);
+  });
+
+  test('exact: true and a small candidate set are answered exactly', async () => {
+    const index = track(new DatasetIndex(options('cosine')));
+    appendAll(index);
+    await untilIndexed(index);
+    const exact = exactIndex('cosine');
+    for (let q = 0; q < 10; q++) {
+      assert.deepEqual((await index.search(queryAt(q), K, { exact: true })).ordinals, exact.search(queryAt(q), K).ordinals);
+      const candidates = [17, 4000, 5, 9, 250, 251, 252, 5999, 17];
+      const expected = exact.search(queryAt(q), K, { filter: (o) => candidates.includes(o) }).ordinals;
+      assert.deepEqual((await index.search(queryAt(q), K, { candidates })).ordinals, expected);
+    }
+  });
+
+  test('deletes and upserts are honoured', async () => {
+    const index = track(new DatasetIndex(options('euclidean')));
+    appendAll(index);
+    await untilIndexed(index);
+    const target = queryAt(0);
+    const before = await index.search(target, K);
+    // Delete the three nearest rows: one via remove (graph), two via the store's predicate.
+    index.remove(before.ordinals[0]);
+    const tombstones = new Set([before.ordinals[1], before.ordinals[2]]);
+    const after = await index.search(target, K, { exclude: (o) => tombstones.has(o) });
+    assert.deepEqual(after.ordinals.slice(0, K - 3), before.ordinals.slice(3));
+    // Upsert: the row's old ordinal is deleted, its new version appended (a new ordinal).
+    const moved = before.ordinals[3];
+    index.remove(moved);
+    index.append(ROWS, target.slice()); // the new version sits exactly on the query
+    const upserted = await index.search(target, K, { exclude: (o) => tombstones.has(o) });
+    assert.equal(upserted.ordinals[0], ROWS);
+    assert.equal(upserted.distances[0], 0);
+    assert.ok(!upserted.ordinals.includes(moved) && !upserted.ordinals.includes(before.ordinals[0]));
+    await untilIndexed(index);
+    const indexed = await index.search(target, K, { exclude: (o) => tombstones.has(o) });
+    assert.deepEqual(indexed.ordinals, upserted.ordinals, 'the same once the graph has the new row');
+  });
+
+  test('invalid arguments are refused', async () => {
+    const index = track(new DatasetIndex(options('euclidean')));
+    index.append(0, rowsOf(0, 10));
+    await assert.rejects(index.search(queryAt(0), 0), RangeError);
+    await assert.rejects(index.search(new Float32Array(DIMENSIONS + 1), 1), RangeError);
+    assert.throws(() => index.append(5, rowsOf(0, 1)), /in order/);
+    assert.deepEqual((await new DatasetIndex(options('euclidean')).search(queryAt(0), 3)).ordinals, []);
+  });
+});
+
+describe('DatasetIndex persistence', () => {
+  test('save then load gives identical results without re-indexing', async () => {
+    const index = track(new DatasetIndex(options('dot_product')));
+    appendAll(index);
+    await untilIndexed(index);
+    index.remove(123);
+    const directory = temporaryDirectory();
+    const saved = await index.save(directory);
+    assert.equal(saved.rows, ROWS);
+    const expected = await index.searchMany(queries, K, { ef: 32 });
+
+    const loaded = track(await DatasetIndex.load(directory, { ...options('dot_product'), rows: ROWS }));
+    appendAll(loaded);
+    await loaded.ready();
+    assert.equal(loaded.indexedRows, ROWS, 'the loaded graph covers every row: nothing is indexed again');
+    assert.equal(loaded.state, 'ready');
+    loaded.remove(123); // the store re-applies its tombstones after a restart
+    assert.deepEqual(await loaded.searchMany(queries, K, { ef: 32 }), expected);
+  });
+
+  test('a graph covering more rows than the snapshot drops them and re-indexes what is appended', async () => {
+    const index = track(new DatasetIndex(options('euclidean')));
+    appendAll(index);
+    await untilIndexed(index);
+    const directory = temporaryDirectory();
+    await index.save(directory);
+    const loaded = track(await DatasetIndex.load(directory, { ...options('euclidean'), rows: 4000 }));
+    appendAll(loaded, 0, 4000);
+    // The log replays different rows 4000.. (say, after a truncated recovery): reversed order.
+    const replay = new Float32Array(rowsOf(4000, ROWS).length);
+    for (let row = 0; row < 2000; row++) replay.set(rowsOf(ROWS - 1 - row, ROWS - row), row * DIMENSIONS);
+    loaded.append(4000, replay);
+    await untilIndexed(loaded);
+    const hits = await loaded.search(rowsOf(ROWS - 1, ROWS).slice(), 1);
+    assert.deepEqual([hits.ordinals[0], hits.distances[0]], [4000, 0]);
+  });
+
+  test('a damaged graph file is rebuilt, not trusted', async () => {
+    const index = track(new DatasetIndex(options('euclidean')));
+    appendAll(index);
+    await untilIndexed(index);
+    const directory = temporaryDirectory();
+    await index.save(directory);
+    const file = join(directory, 'hnsw.usearch');
+    const bytes = readFileSync(file);
+    bytes[bytes.length >> 1] ^= 0xff;
+    writeFileSync(file, bytes);
+    const warnings: string[] = [];
+    const logger = { warn: (_: unknown, message: string) => warnings.push(message), error: () => {}, debug: () => {} };
+    const loaded = track(await DatasetIndex.load(directory, { ...options('euclidean'), rows: ROWS, logger: logger as never }));
+    appendAll(loaded);
+    const exact = exactIndex('euclidean');
+    assert.deepEqual((await loaded.search(queryAt(1), K)).ordinals, exact.search(queryAt(1), K).ordinals);
+    await untilIndexed(loaded);
+    assert.ok(warnings.some((message) => /rebuilding/.test(message)), warnings.join('; '));
+    let recall = 0;
+    for (let q = 0; q < QUERIES; q++) recall += recallAt((await loaded.search(queryAt(q), K)).ordinals, exact.search(queryAt(q), K).ordinals);
+    assert.ok(recall / QUERIES >= RECALL_BUDGET);
+  });
+
+  test('an exact-only dataset saves no graph and loads as exact-only', async () => {
+    const index = track(new DatasetIndex(options('euclidean', { flatOnlyBytesMax: 1 << 30 })));
+    appendAll(index);
+    assert.equal(index.state, 'flat');
+    const directory = temporaryDirectory();
+    assert.equal((await index.save(directory)).rows, 0);
+    const loaded = track(await DatasetIndex.load(directory, { ...options('euclidean', { flatOnlyBytesMax: 1 << 30 }), rows: ROWS }));
+    appendAll(loaded);
+    assert.equal(loaded.state, 'flat');
+    assert.deepEqual(await loaded.search(queryAt(0), K), await index.search(queryAt(0), K));
+  });
+});
+
+function listData(type: Float16 | Float64 | Int8, values: Uint16Array | Float64Array | Int8Array, dimensions: number): Data<FixedSizeList> {
+  const child = makeData({ type: type as Float64, length: values.length, data: values as Float64Array });
+  return makeData({ type: new FixedSizeList(dimensions, new Field('item', type, false)), length: values.length / dimensions, child }) as Data<FixedSizeList>;
+}
+
+test('float16, float64 and int8 vectors are converted and searched like float32', async () => {
+  const dimensions = 8;
+  const rows = 500;
+  const integers = new Int8Array(rows * dimensions).map((_, i) => ((i * 37) % 255) - 127);
+  const float32 = new Float32Array(integers);
+  const halfBits = new Uint16Array(float32.length);
+  for (let i = 0; i < float32.length; i++) halfBits[i] = float16Bits(float32[i]); // integers up to 127 are exact in float16
+  const query = float32.slice(40 * dimensions, 41 * dimensions);
+  const reference = new FlatIndex(dimensions, 'euclidean');
+  reference.add(0, float32);
+  const expected = reference.search(query, 5);
+  for (const [type, values] of [[new Float16(), halfBits], [new Float64(), new Float64Array(float32)], [new Int8(), integers]] as const) {
+    const converted = vectorsFromData(listData(type, values, dimensions));
+    assert.equal(converted.copied, true);
+    const index = track(new DatasetIndex({ dimensions, metric: 'euclidean', m: 8, efConstruction: 32, efSearch: 32, flatOnlyBytesMax: 1024 }));
+    index.append(0, converted.vectors, converted.copied);
+    assert.ok(index.memoryBytes >= converted.vectors.byteLength, 'converted vectors count as index memory');
+    const hits = await index.search(query, 5);
+    assert.deepEqual(hits, { ...expected, scores: hits.scores }, `${String(type)}`);
+  }
+});
+
+/** float16 bits of a small integer (exact). */
+function float16Bits(value: number): number {
+  if (value === 0) return 0;
+  const sign = value < 0 ? 0x8000 : 0;
+  const magnitude = Math.abs(value);
+  const exponent = Math.floor(Math.log2(magnitude));
+  const fraction = Math.round((magnitude / 2 ** exponent - 1) * 1024);
+  return sign | ((exponent + 15) << 10) | fraction;
+}
+
+/** Event-loop delay (max, p99, in ms) while `work` runs. */
+async function loopDelay(work: () => Promise<void>): Promise<{ maxMs: number; p99Ms: number }> {
+  const histogram = monitorEventLoopDelay({ resolution: 1 });
+  histogram.enable();
+  await work();
+  histogram.disable();
+  return { maxMs: histogram.max / 1e6, p99Ms: histogram.percentile(99) / 1e6 };
+}
+
+/** An idle event loop while another thread keeps one core busy (as the indexing worker does). */
+const idleBesideBusyThread = (ms: number) => async () => {
+  const busy = new Worker(`const end = Date.now() + ${ms}; while (Date.now() < end) {}`, { eval: true });
+  const end = performance.now() + ms;
+  while (performance.now() < end) await new Promise((resolve) => setTimeout(resolve, 25));
+  await busy.terminate();
+};
+
+test('the event loop stays responsive (< 20 ms) while a large ingest is indexed and searched', async (t) => {
+  const dimensions = 64;
+  const rows = 200_000;
+  const batchRows = 10_000;
+  const generated = clusteredDataset({ rows, queries: 20, dimensions, seed: 5 });
+  const indexOptions = { dimensions, metric: 'cosine' as const, m: 16, efConstruction: 64, efSearch: 64 };
+  // The process's first worker thread costs ~10 ms of one-time setup (the server pays it once,
+  // at its first large dataset): paid here before measuring.
+  const warmUp = new DatasetIndex({ ...indexOptions, flatOnlyBytesMax: 0 });
+  warmUp.append(0, generated.data.subarray(0, dimensions));
+  await warmUp.ready();
+  await warmUp.close();
+
+  /** One ingest: appends in DoPut-sized batches with a search after each, then searches while indexing. */
+  const attempt = async () => {
+    const index = track(new DatasetIndex(indexOptions));
+    let appendMs = 0;
+    let searches = 0;
+    const started = performance.now();
+    const delay = await loopDelay(async () => {
+      for (let start = 0; start < rows; start += batchRows) {
+        const before = performance.now();
+        index.append(start, generated.data.subarray(start * dimensions, (start + batchRows) * dimensions));
+        appendMs = Math.max(appendMs, performance.now() - before);
+        // Most rows are still in the exact tail here: it is scanned in slices.
+        assert.equal((await index.search(generated.queries.subarray(0, dimensions), K)).ordinals.length, K);
+        searches++;
+      }
+      while (performance.now() - started < 3000) {
+        await index.searchMany(generated.queries, K);
+        searches++;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    });
+    const indexed = index.indexedRows;
+    await index.close();
+    return { ...delay, appendMs, searches, indexed, seconds: (performance.now() - started) / 1000 };
+  };
+
+  // Other processes on these shared cores pause any thread now and then, more so while the
+  // worker keeps a second core busy. The budget is 20 ms over that noise (an idle loop beside a
+  // busy thread), and a run is repeated (up to 3 times) when the noise itself spikes: the code
+  // paths are the same each time, so one run within budget shows the loop is not held longer.
+  let verdict = '';
+  for (let run = 1; run <= 3; run++) {
+    const baseline = await loopDelay(idleBesideBusyThread(1000));
+    const result = await attempt();
+    const budgetMs = 20 + baseline.maxMs;
+    t.diagnostic(`run ${run}: event loop delay during ingest max ${result.maxMs.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms `
+      + `(idle loop beside a busy thread: max ${baseline.maxMs.toFixed(1)} ms); longest append ${result.appendMs.toFixed(1)} ms; `
+      + `${result.indexed}/${rows} rows indexed in ${result.seconds.toFixed(1)} s; ${result.searches} searches`);
+    assert.ok(result.indexed > 0, 'the worker indexed rows');
+    assert.ok(result.appendMs < 20, `append held the event loop for ${result.appendMs.toFixed(1)} ms`);
+    if (result.maxMs < budgetMs) return;
+    verdict = `event loop held for ${result.maxMs.toFixed(1)} ms (budget ${budgetMs.toFixed(1)} ms)`;
+  }
+  assert.fail(verdict);
+});

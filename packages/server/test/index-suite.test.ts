@@ -1,0 +1,159 @@
+/**
+ * One suite for every VectorIndex implementation: the exact flat index and the usearch HNSW
+ * index (float32 and bf16 graph storage). Recall@10 is measured against exact search on seeded
+ * clustered data (a low-rank Gaussian mixture), for every metric, with and without filters
+ * and removed rows. Budget: recall@10 >= 0.95 (the flat index must be exact).
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FlatIndex } from '../src/index/flat-index.ts';
+import { HnswIndex, type HnswStorage } from '../src/index/hnsw-index.ts';
+import { METRICS, distanceFromKey, type Metric } from '../src/index/metric.ts';
+import type { IndexSearchOptions, SearchHits, VectorIndex } from '../src/index/vector-index.ts';
+import { clusteredDataset, recallAt } from './vectors.ts';
+
+const DIMENSIONS = 32;
+const ROWS = 4000;
+const QUERIES = 100;
+const K = 10;
+const RECALL_BUDGET = 0.95;
+
+const { data, queries } = clusteredDataset({ rows: ROWS, queries: QUERIES, dimensions: DIMENSIONS, seed: 2024 });
+const queryAt = (q: number) => queries.subarray(q * DIMENSIONS, (q + 1) * DIMENSIONS);
+
+/** Exact results in float64, the reference for everything. */
+function bruteForce(metric: Metric, query: Float32Array, k: number, allowed: (ordinal: number) => boolean = () => true): SearchHits {
+  const scored: { key: number; ordinal: number }[] = [];
+  let qq = 0;
+  for (const value of query) qq += value * value;
+  for (let row = 0; row < ROWS; row++) {
+    if (!allowed(row)) continue;
+    let squared = 0;
+    let dot = 0;
+    let xx = 0;
+    for (let i = 0; i < DIMENSIONS; i++) {
+      const x = data[row * DIMENSIONS + i];
+      squared += (x - query[i]) ** 2;
+      dot += x * query[i];
+      xx += x * x;
+    }
+    const key = metric === 'euclidean' ? squared : metric === 'dot_product' ? -dot : 1 - dot / Math.sqrt(qq * xx);
+    scored.push({ key, ordinal: row });
+  }
+  scored.sort((a, b) => a.key - b.key || a.ordinal - b.ordinal);
+  const best = scored.slice(0, k);
+  return { ordinals: best.map((item) => item.ordinal), distances: best.map((item) => distanceFromKey(metric, item.key)) };
+}
+
+interface Implementation {
+  name: string;
+  exact: boolean;
+  /** Relative tolerance of reported distances against float64 (graph storage precision). */
+  distanceTolerance: number;
+  build(metric: Metric): VectorIndex;
+}
+
+function hnsw(storage: HnswStorage, distanceTolerance: number): Implementation {
+  return {
+    name: `hnsw (${storage})`, exact: false, distanceTolerance,
+    build(metric) {
+      const index = new HnswIndex({ dimensions: DIMENSIONS, metric, m: 16, efConstruction: 64, efSearch: 64, storage, insertThreads: 2 });
+      index.add(0, data.subarray(0, 1500 * DIMENSIONS));
+      index.add(1500, data.subarray(1500 * DIMENSIONS));
+      return index;
+    },
+  };
+}
+
+const IMPLEMENTATIONS: Implementation[] = [
+  {
+    name: 'flat', exact: true, distanceTolerance: 1e-5,
+    build(metric) {
+      const index = new FlatIndex(DIMENSIONS, metric);
+      index.add(0, data.subarray(0, 1000 * DIMENSIONS)); // several chunks, as Arrow batches would be
+      index.add(1000, data.subarray(1000 * DIMENSIONS, 2500 * DIMENSIONS));
+      index.add(2500, data.subarray(2500 * DIMENSIONS));
+      return index;
+    },
+  },
+  hnsw('f32', 1e-4),
+  hnsw('bf16', 3e-2),
+];
+
+function meanRecall(index: VectorIndex, metric: Metric, options: IndexSearchOptions, allowed?: (ordinal: number) => boolean): number {
+  let total = 0;
+  for (let q = 0; q < QUERIES; q++) {
+    const got = index.search(queryAt(q), K, options);
+    total += recallAt(got.ordinals, bruteForce(metric, queryAt(q), K, allowed).ordinals);
+  }
+  return total / QUERIES;
+}
+
+for (const implementation of IMPLEMENTATIONS) {
+  describe(`VectorIndex: ${implementation.name}`, () => {
+    for (const metric of METRICS) {
+      const index = implementation.build(metric);
+      const budget = implementation.exact ? 1 : RECALL_BUDGET;
+
+      test(`${metric}: recall@${K} >= ${budget}, distances as the metric defines them`, () => {
+        assert.equal(index.size, ROWS);
+        const recall = meanRecall(index, metric, {});
+        assert.ok(recall >= budget, `recall@${K} ${recall.toFixed(3)} < ${budget}`);
+        for (let q = 0; q < QUERIES; q += 7) {
+          const got = index.search(queryAt(q), K);
+          const expected = bruteForce(metric, queryAt(q), ROWS);
+          const byOrdinal = new Map(expected.ordinals.map((ordinal, i) => [ordinal, expected.distances[i]]));
+          got.ordinals.forEach((ordinal, i) => {
+            const want = byOrdinal.get(ordinal)!;
+            const scale = Math.max(1, Math.abs(want));
+            assert.ok(Math.abs(got.distances[i] - want) <= implementation.distanceTolerance * scale, `q${q} #${i}: ${got.distances[i]} vs ${want}`);
+          });
+          for (let i = 1; i < got.distances.length; i++) assert.ok(got.distances[i - 1] <= got.distances[i], 'best first');
+          if (implementation.exact) assert.deepEqual(got.ordinals, expected.ordinals.slice(0, K));
+        }
+      });
+
+      test(`${metric}: filtered search (a third of the rows) keeps recall`, () => {
+        const allowed = (ordinal: number) => ordinal % 3 === 1;
+        const recall = meanRecall(index, metric, { filter: allowed }, allowed);
+        assert.ok(recall >= budget, `filtered recall@${K} ${recall.toFixed(3)} < ${budget}`);
+        for (let q = 0; q < 10; q++) assert.ok(index.search(queryAt(q), K, { filter: allowed }).ordinals.every(allowed));
+      });
+
+      test(`${metric}: a narrow filter (1% of the rows) still finds k matches`, () => {
+        const allowed = (ordinal: number) => ordinal % 100 === 42;
+        const got = index.search(queryAt(3), K, { filter: allowed });
+        assert.equal(got.ordinals.length, K);
+        assert.ok(got.ordinals.every(allowed));
+        assert.ok(recallAt(got.ordinals, bruteForce(metric, queryAt(3), K, allowed).ordinals) >= (implementation.exact ? 1 : 0.8));
+      });
+
+      test(`${metric}: batched search returns what single searches return`, () => {
+        const batch = index.searchBatch(queries.subarray(0, 20 * DIMENSIONS), K);
+        assert.equal(batch.length, 20);
+        for (let q = 0; q < 20; q++) assert.deepEqual(batch[q].ordinals, index.search(queryAt(q), K).ordinals);
+      });
+    }
+
+    test('removed rows never match; the rest keep recall', () => {
+      const index = implementation.build('euclidean');
+      const nearest = index.search(queryAt(0), K).ordinals;
+      const removed = new Set([...nearest.slice(0, 5), ...Array.from({ length: 400 }, (_, i) => i * 10)]);
+      for (const ordinal of removed) index.remove(ordinal);
+      const allowed = (ordinal: number) => !removed.has(ordinal);
+      for (let q = 0; q < 20; q++) assert.ok(index.search(queryAt(q), K).ordinals.every(allowed));
+      const recall = meanRecall(index, 'euclidean', {}, allowed);
+      assert.ok(recall >= (implementation.exact ? 1 : RECALL_BUDGET), `recall after removals ${recall.toFixed(3)}`);
+    });
+
+    test('k larger than the index returns every row; NaN rows never match', () => {
+      const index = implementation.name === 'flat'
+        ? new FlatIndex(4, 'euclidean')
+        : new HnswIndex({ dimensions: 4, metric: 'euclidean', m: 8, efConstruction: 32, efSearch: 16 });
+      index.add(0, new Float32Array([0, 0, 0, 0, 1, 1, 1, 1, Number.NaN, 0, 0, 0, 2, 2, 2, 2]));
+      const got = index.search(new Float32Array([0, 0, 0, 0]), 50);
+      assert.deepEqual(got.ordinals, [0, 1, 3]);
+      assert.deepEqual(got.distances, [0, 2, 4]);
+    });
+  });
+}
