@@ -8,7 +8,7 @@ import { datasetNameBody, type ActionDefinition } from './action.ts';
  */
 export const checkReadiness: ActionDefinition = {
   type: 'check_readiness',
-  description: 'Whether a dataset is fully indexed: {"status":"READY"|"INDEXING"|"NOT_FOUND","rows","indexed"}.',
+  description: 'Whether a dataset is fully indexed: status READY, INDEXING or NOT_FOUND, with rows and indexed rows.',
   async run(body, { store, vectorIndexes }) {
     const name = datasetNameBody(body);
     const dataset = store.list().find((candidate) => candidate.name === name);

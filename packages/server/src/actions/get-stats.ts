@@ -4,6 +4,7 @@ import { SETTINGS, type Config } from '../config/config.ts';
 import { formatDuration } from '../config/units.ts';
 import { walDiskUsage } from '../wal/disk-usage.ts';
 import type { Dataset } from '../store/dataset.ts';
+import type { VectorIndexes } from '../store/vector-indexes.ts';
 
 /** Settings shown as durations; every other one is shown as parsed. */
 const DURATION_SETTINGS = new Set<keyof Config>(['snapshotIntervalMs', 'ttlMs']);
@@ -20,7 +21,8 @@ export function configInForce(config: Config): Record<string, string | number | 
   return out;
 }
 
-function datasetEntry(dataset: Dataset) {
+function datasetEntry(dataset: Dataset, indexes: VectorIndexes | undefined) {
+  const index = indexes?.status(dataset);
   const stats = dataset.stats();
   const { vector, id, metric } = dataset.roles;
   return {
@@ -28,6 +30,7 @@ function datasetEntry(dataset: Dataset) {
     schema: dataset.schema.fields.map((field) => ({ name: field.name, type: String(field.type), nullable: field.nullable })),
     vector: vector ? { column: vector.name, dimensions: vector.dimensions, element_type: vector.elementType, metric } : null,
     id_column: id ? { column: id.name, type: id.type } : null,
+    index: index ? { state: index.state, indexed_rows: index.indexedRows, bytes: index.memoryBytes } : null,
     idle_seconds: Math.max(0, Math.round((Date.now() - dataset.lastAccessMs) / 1000)),
   };
 }
@@ -70,7 +73,8 @@ export const getStats: ActionDefinition = {
       wal: await walStats(context),
       snapshot: snapshotStats(context),
       config: configInForce(context.config),
-      dataset_stats: datasets.map(datasetEntry),
+      index_memory: context.vectorIndexes?.memoryBytes ?? 0,
+      dataset_stats: datasets.map((dataset) => datasetEntry(dataset, context.vectorIndexes)),
     }];
   },
 };
