@@ -32,7 +32,7 @@ export const ERRORS = {
   INVALID_ACTION_BODY: { status: GrpcStatus.INVALID_ARGUMENT, template: 'invalid action body: {0}', when: 'A DoAction body is not what the action expects.' },
   UNKNOWN_ACTION: { status: GrpcStatus.UNIMPLEMENTED, template: 'unknown action: {0}', when: 'DoAction with a type that ListActions does not list.' },
   UNIMPLEMENTED: { status: GrpcStatus.UNIMPLEMENTED, template: '{0} is not implemented by this server', when: 'An RPC this server does not offer (raised by the Flight layer).' },
-  NOT_IMPLEMENTED: { status: GrpcStatus.UNIMPLEMENTED, template: 'not implemented: {0}', when: 'A request uses a feature this server does not offer yet (DoGet search tickets).' },
+  NOT_IMPLEMENTED: { status: GrpcStatus.UNIMPLEMENTED, template: 'not implemented: {0}', when: 'A request uses a feature this configuration does not offer (force_snapshot with LONGBOW_WAL_SYNC=off).' },
   INVALID_SEARCH: { status: GrpcStatus.INVALID_ARGUMENT, template: 'invalid search: {0}', when: 'A search request is malformed: k < 1, a query vector with NaN/Inf or the wrong dimension, a dataset without a vector column, unknown fields.' },
   ID_NOT_FOUND: { status: GrpcStatus.NOT_FOUND, template: 'id not found: {0}', when: 'VectorSearchByID names an id that no live row of the dataset has.' },
   MEMORY_LIMIT: { status: GrpcStatus.RESOURCE_EXHAUSTED, template: 'memory limit exceeded: {0}', when: 'Storing the batch would take memory use over LONGBOW_MAX_MEMORY; nothing of the batch is kept.' },

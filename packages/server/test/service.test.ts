@@ -139,12 +139,12 @@ test('DoGet tickets: raw name, JSON with filters, columns and limit; errors', as
   await rejects(get('{"name":"tickets","columns":["nope"]}'), GrpcStatus.INVALID_ARGUMENT, 'unknown column:', 'UNKNOWN_COLUMN');
   await rejects(get('{"name":"tickets","filters":[{"field":"id","op":"~","value":1}]}'), GrpcStatus.INVALID_ARGUMENT, 'invalid filter:', 'INVALID_FILTER');
   await rejects(get('missing-dataset'), GrpcStatus.NOT_FOUND, 'dataset not found: missing-dataset');
-  await rejects(get('{"search":{"dataset":"tickets"}}'), GrpcStatus.UNIMPLEMENTED, 'not implemented:', 'NOT_IMPLEMENTED');
+  await rejects(get('{"search":{"dataset":"tickets"}}'), GrpcStatus.INVALID_ARGUMENT, 'invalid search: a query "vector"', 'INVALID_SEARCH');
 });
 
 test('actions: list, get_stats, drop_dataset, unknown', async () => {
   const types = (await client.listActions()).map((action) => action.type);
-  assert.deepEqual(types, ['get_stats', 'drop_dataset', 'force_snapshot', 'delete']);
+  assert.deepEqual(types, ['get_stats', 'drop_dataset', 'force_snapshot', 'delete', 'VectorSearch', 'VectorSearchByID', 'check_readiness']);
   await put('to-drop', [makeBatch(6)]);
   const before = await stats();
   assert.equal(typeof before.current_memory, 'number');
@@ -162,7 +162,7 @@ test('actions: list, get_stats, drop_dataset, unknown', async () => {
   await rejects(client.doActionJson('drop_dataset', ''), GrpcStatus.INVALID_ARGUMENT, 'invalid action body:', 'INVALID_ACTION_BODY');
   await rejects(client.doActionJson('drop_dataset', '{"name": 3}'), GrpcStatus.INVALID_ARGUMENT, 'invalid action body:');
   await rejects(client.doActionJson('nope'), GrpcStatus.UNIMPLEMENTED, 'unknown action: "nope"', 'UNKNOWN_ACTION');
-  await rejects((async () => { for await (const _ of client.doExchange([])) void _; })(), GrpcStatus.UNIMPLEMENTED, 'DoExchange is not implemented', 'UNIMPLEMENTED');
+  await rejects((async () => { for await (const _ of client.doExchange([])) void _; })(), GrpcStatus.INVALID_ARGUMENT, 'missing schema: the exchange ended', 'MISSING_SCHEMA');
 });
 
 test('memory limit: a batch over it is refused whole, the server keeps serving', async () => {
