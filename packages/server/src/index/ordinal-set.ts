@@ -1,6 +1,7 @@
 /** A set of row ordinals as a growable bitset: one bit per row, whatever the number of members. */
 export class OrdinalSet {
-  private words = new Uint32Array(64);
+  // Empty until the first member: an index with no deleted rows holds no bitmap.
+  private words = new Uint32Array(0);
   private members = 0;
 
   get size(): number { return this.members; }
