@@ -7,7 +7,8 @@
 # `python3 -m venv` and pip when needed; pip takes its index/mirror settings from the caller's
 # PIP_* environment and pip.conf), then runs the benchmarks under bench/.
 #
-# Environment: BENCH_ONLY (flight or durability: run just that one; default both),
+# Environment: BENCH_ONLY (flight or durability: run just that one; default both; client: the
+# TypeScript client against pyarrow's, bench/client_throughput.py, run only when asked for),
 # BENCH_REPEAT (timed repetitions per figure, default 5), BENCH_ROWS (default 100000),
 # PYTHON (interpreter used to create the venv, default python3); bench/durability.py reads
 # more (BENCH_SMALL_SECONDS, BENCH_BIG_ROWS, ...; see its docstring).
@@ -39,8 +40,9 @@ command -v node >/dev/null || { echo "bench: node not found on PATH" >&2; exit 1
 case "${BENCH_ONLY:-}" in
   flight) BENCHES=(bench/flight_throughput.py) ;;
   durability) BENCHES=(bench/durability.py) ;;
+  client) BENCHES=(bench/client_throughput.py) ;;
   ""|all) BENCHES=(bench/flight_throughput.py bench/durability.py) ;;
-  *) echo "bench: BENCH_ONLY must be flight or durability (or unset for both), not '$BENCH_ONLY'" >&2; exit 2 ;;
+  *) echo "bench: BENCH_ONLY must be flight, durability or client (or unset for flight and durability), not '$BENCH_ONLY'" >&2; exit 2 ;;
 esac
 
 # Each bench runs as a background child that we wait for, so that a SIGTERM or Ctrl-C reaching

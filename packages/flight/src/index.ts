@@ -6,3 +6,4 @@ export * from './codec/flight-data.ts';
 export * from './codec/ipc.ts';
 export { validateData } from './codec/validate.ts';
 export * from './codec/ipc-stream.ts';
+export { GrpcMessageReader, messagePrefix } from './transport/grpc-framing.ts';

@@ -1,0 +1,84 @@
+/**
+ * The TypeScript side of bench/client_throughput.py: a long-lived process (so V8 warms up like
+ * a real application) that runs one command per stdin line and answers one JSON line on
+ * stdout, timing each call in-process, as the Python side times pyarrow's.
+ *
+ *   node --import tsx bench/client-throughput-worker.ts grpc://127.0.0.1:PORT
+ *
+ * Commands: {"op":"load","name":N,"path":P} reads an Arrow IPC file (batches as written);
+ * {"op":"put","name":N,"dataset":D[,"batch_bytes_max":B]} -> {"seconds","rows","batches"};
+ * {"op":"get","dataset":D} -> {"seconds","rows","batches"};
+ * {"op":"check","name":N,"dataset":D} -> {"equal": bool}; {"op":"drop","dataset":D}.
+ */
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { tableFromIPC, type Table } from 'apache-arrow';
+import { Longbow } from '@longbow/client';
+
+interface Command {
+  op: 'load' | 'put' | 'get' | 'check' | 'drop';
+  name?: string;
+  path?: string;
+  dataset?: string;
+  batch_bytes_max?: number;
+}
+
+const url = process.argv[2];
+if (!url) throw new Error('usage: client-throughput-worker.ts grpc://host:port');
+const lb = await Longbow.connect(url);
+const tables = new Map<string, Table>();
+
+/** Every value buffer of a column, concatenated in row order (validity ignored: the bench data has no nulls). */
+function columnBytes(table: Table, name: string): Buffer {
+  const parts: Buffer[] = [];
+  for (const batch of table.batches) {
+    let data = batch.getChild(name)!.data[0];
+    let stride = 1;
+    while (data.children.length > 0 && data.values === undefined) {
+      stride *= (data.type as { listSize?: number }).listSize ?? 1;
+      data = data.children[0].slice(data.offset * stride, data.length * stride);
+    }
+    const values = data.values as ArrayBufferView;
+    parts.push(Buffer.from(values.buffer, values.byteOffset, values.byteLength));
+  }
+  return Buffer.concat(parts);
+}
+
+function sameData(a: Table, b: Table): boolean {
+  if (a.numRows !== b.numRows) return false;
+  return a.schema.fields.every((field) => columnBytes(a, field.name).equals(columnBytes(b, field.name)));
+}
+
+async function handle(command: Command): Promise<Record<string, unknown>> {
+  switch (command.op) {
+    case 'load': {
+      tables.set(command.name!, tableFromIPC(readFileSync(command.path!)));
+      return { rows: tables.get(command.name!)!.numRows, batches: tables.get(command.name!)!.batches.length };
+    }
+    case 'put': {
+      const table = tables.get(command.name!)!;
+      const started = performance.now();
+      const summary = await lb.put(command.dataset!, table, { batchBytesMax: command.batch_bytes_max });
+      return { seconds: (performance.now() - started) / 1000, rows: summary.rows, batches: summary.batches };
+    }
+    case 'get': {
+      const started = performance.now();
+      const table = await lb.get(command.dataset!);
+      return { seconds: (performance.now() - started) / 1000, rows: table.numRows, batches: table.batches.length };
+    }
+    case 'check': return { equal: sameData(tables.get(command.name!)!, await lb.get(command.dataset!)) };
+    case 'drop': return { ...(await lb.drop(command.dataset!)) };
+  }
+}
+
+for await (const line of createInterface({ input: process.stdin })) {
+  if (line.trim() === '') continue;
+  let reply: Record<string, unknown>;
+  try {
+    reply = await handle(JSON.parse(line) as Command);
+  } catch (error) {
+    reply = { error: error instanceof Error ? error.message : String(error) };
+  }
+  process.stdout.write(`${JSON.stringify(reply)}\n`);
+}
+lb.close();

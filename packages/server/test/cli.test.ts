@@ -1,0 +1,252 @@
+/**
+ * The `longbow` command as a child process: `serve` starts a server on free ports, the client
+ * commands run against it (put of CSV, JSON lines and Arrow IPC; get in every format; ls,
+ * info, stats, snapshot, drop), and SIGTERM stops it with exit code 0. The CSV parser and the
+ * cell formats are checked in-process.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Readable, Writable } from 'node:stream';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Float32, Int64, tableFromIPC, tableToIPC, vectorFromArray, Table } from 'apache-arrow';
+import { CsvParser, parseCsv, csvLine } from '../src/cli/csv.ts';
+import { runCli } from '../src/cli/longbow-cli.ts';
+import { displayText, csvText } from '../src/cli/cell-format.ts';
+import { makeBatch } from './helpers.ts';
+
+const BIN = fileURLToPath(new URL('../bin/longbow.js', import.meta.url));
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stdoutBytes: Buffer;
+  stderr: string;
+}
+
+const directory = mkdtempSync(join(tmpdir(), 'longbow-cli-'));
+/** The environment without any LONGBOW_* setting of the machine running the tests. */
+const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('LONGBOW_')));
+let server: ChildProcess;
+let url = '';
+
+function run(args: string[], stdin?: Buffer): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: directory, env: { ...cleanEnv, LONGBOW_URL: url },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const stdout: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => { stdout.push(chunk); });
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const stdoutBytes = Buffer.concat(stdout);
+      resolve({ code, stdout: stdoutBytes.toString('utf8'), stdoutBytes, stderr });
+    });
+    child.stdin.end(stdin);
+  });
+}
+
+function file(name: string, content: string | Uint8Array): string {
+  const path = join(directory, name);
+  writeFileSync(path, content);
+  return path;
+}
+
+before(async () => {
+  server = spawn(process.execPath, [BIN, 'serve', '--listen', '127.0.0.1:0', '--meta', '127.0.0.1:0', '--data', join(directory, 'data')], {
+    cwd: directory, env: { ...cleanEnv, LONGBOW_METRICS_ADDR: '127.0.0.1:0', LONGBOW_LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  url = await new Promise<string>((resolve, reject) => {
+    let log = '';
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 30_000);
+    server.stdout!.on('data', (chunk: Buffer) => {
+      log += chunk.toString();
+      const match = /"data_addr":"([^"]+)".*"msg":"Longbow listening"/.exec(log);
+      if (match) {
+        clearTimeout(timer);
+        resolve(`grpc://${match[1]}`);
+      }
+    });
+    server.stderr!.on('data', (chunk: Buffer) => { log += chunk.toString(); });
+    server.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}:\n${log}`));
+    });
+  });
+});
+
+after(() => {
+  if (server.exitCode === null) server.kill('SIGKILL');
+  rmSync(directory, { recursive: true, force: true });
+});
+
+/** The same command line run in this process (fast: no new Node and module loading per command). */
+async function runHere(args: string[]): Promise<Run> {
+  const stdout: Buffer[] = [];
+  let stderr = '';
+  const sink = (write: (chunk: Buffer) => void) => new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      write(Buffer.from(chunk));
+      callback();
+    },
+  });
+  const code = await runCli(args, {
+    stdout: sink((chunk) => stdout.push(chunk)), stderr: sink((chunk) => { stderr += chunk.toString(); }),
+    stdin: Readable.from([]), env: { ...cleanEnv, LONGBOW_URL: url },
+  });
+  const stdoutBytes = Buffer.concat(stdout);
+  return { code: code ?? null, stdout: stdoutBytes.toString('utf8'), stdoutBytes, stderr };
+}
+
+describe('`longbow` as a child process, against `longbow serve`', () => {
+  test('put CSV (quoted fields, vectors, progress bar), get it as a table and as Arrow IPC on stdout', async () => {
+    const csv = file('docs.csv', 'id,vector,label,price\n1,"[1,2,3]",hello,1.5\n2,"[4,5,6]","with, comma",2\n3,"[7,8,9]",,3.25\n');
+    const put = await run(['put', 'docs', csv, '--metric', 'cosine', '--progress']);
+    assert.equal(put.code, 0, put.stderr);
+    assert.match(put.stdout, /^put 3 rows into docs \(1 batch, .*it has 3 rows/);
+    assert.match(put.stderr, /put docs +\[#+\] +100% .* 3 rows/);
+
+    const [table, arrow] = await Promise.all([run(['get', 'docs']), run(['get', 'docs', '--format', 'arrow', '-n', '2'])]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.deepEqual(table.stdout.split('\n'), [
+      'id  vector     label        price',
+      '--  ---------  -----------  -----',
+      ' 1  [1, 2, 3]  hello          1.5',
+      ' 2  [4, 5, 6]  with, comma      2',
+      ' 3  [7, 8, 9]                3.25',
+      '(3 rows)',
+      '',
+    ]);
+    assert.equal(arrow.code, 0, arrow.stderr);
+    assert.deepEqual(Array.from(tableFromIPC(arrow.stdoutBytes).getChild('id')!.toArray() as BigInt64Array, Number), [1, 2]);
+  });
+
+  test('put Arrow IPC from stdin; exit codes 1 (refused) and 2 (wrong command line)', async () => {
+    const stream = Buffer.from(tableToIPC(new Table([makeBatch(10, 8, 0)]), 'stream'));
+    const [fromStdin, missing, usage] = await Promise.all([
+      run(['put', 'from-stdin', '-', '--format', 'arrow'], stream),
+      run(['get', 'no-such-dataset']),
+      run(['get']),
+    ]);
+    assert.equal(fromStdin.code, 0, fromStdin.stderr);
+    assert.match(fromStdin.stdout, /^put 10 rows into from-stdin/);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^longbow: dataset not found: no-such-dataset \(NOT_FOUND, DATASET_NOT_FOUND\)/);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /get takes one dataset name/);
+  });
+});
+
+describe('client commands (in this process) against `longbow serve`', () => {
+  test('put JSON lines with a --type, then a JSON array typed to the dataset; ls and info', async () => {
+    const first = file('a.jsonl', '{"id": 1, "embedding": [0.5, 1], "price": 2}\n{"id": 2, "embedding": [1, 2], "price": 3, "tag": "x"}\n');
+    const second = file('b.json', '[{"id": 3, "embedding": [2, 3], "price": 4.5}]');
+    assert.equal((await runHere(['put', 'items', first, '-t', 'price=float64'])).code, 0);
+    const more = await runHere(['put', 'items', second]);
+    assert.equal(more.code, 0, more.stderr);
+    assert.match(more.stdout, /it has 3 rows/);
+
+    const ls = await runHere(['ls', '--json']);
+    assert.ok((JSON.parse(ls.stdout) as { name: string }[]).some((dataset) => dataset.name === 'items'));
+    const info = JSON.parse((await runHere(['info', 'items', '--json'])).stdout) as {
+      rows: number; vector: { column: string; dimensions: number }; columns: { name: string; type: string }[];
+    };
+    assert.equal(info.rows, 3);
+    assert.deepEqual(info.vector, { column: 'embedding', dimensions: 2, type: 'Float32' });
+    assert.deepEqual(info.columns.map((column) => `${column.name}:${column.type}`),
+      ['id:Int64', 'embedding:FixedSizeList[2]<Float32>', 'price:Float64', 'tag:Utf8']);
+    assert.match((await runHere(['ls'])).stdout, /^name +rows +size +vector +metric\n(.*\n)*items +3 +\d+ B +embedding Float32\[2\] +euclidean\n/);
+  });
+
+  test('get as CSV and JSON lines, with filters, columns and limit', async () => {
+    await runHere(['put', 'docs2', file('docs2.csv', 'id,label,price\n1,hello,1.5\n2,"with, comma",2\n3,,3.25\n')]);
+    const csv = await runHere(['get', 'docs2', '--format', 'csv', '-f', 'price>=2', '-c', 'id,label']);
+    assert.equal(csv.stdout, 'id,label\n2,"with, comma"\n3,\n');
+    const jsonl = await runHere(['get', 'docs2', '--format', 'jsonl', '-n', '1']);
+    assert.deepEqual(JSON.parse(jsonl.stdout), { id: 1, label: 'hello', price: 1.5 });
+  });
+
+  test('put an Arrow file; get -o writes an Arrow file; a table shows 20 rows unless --limit is given', async () => {
+    const put = await runHere(['put', 'arrows', file('in.arrow', tableToIPC(new Table([makeBatch(1000, 8)]), 'file'))]);
+    assert.equal(put.code, 0, put.stderr);
+    const out = join(directory, 'out.arrow');
+    const get = await runHere(['get', 'arrows', '-o', out, '-f', 'id>=995', '-f', 'id<1005']);
+    assert.equal(get.code, 0, get.stderr);
+    assert.match(get.stderr, /wrote 5 rows/);
+    assert.deepEqual(Array.from(tableFromIPC(readFileSync(out)).getChild('id')!.toArray() as BigInt64Array, Number), [995, 996, 997, 998, 999]);
+    const page = await runHere(['get', 'arrows', '-c', 'id']);
+    assert.equal(page.stdout.trimEnd().split('\n').length, 2 + 20 + 1);
+    assert.match(page.stdout, /\(first 20 rows; --limit N shows more/);
+    assert.equal((await runHere(['get', 'arrows', '-c', 'id', '-n', '30'])).stdout.trimEnd().split('\n').length, 2 + 30 + 1);
+  });
+
+  test('stats, snapshot, drop', async () => {
+    const stats = await runHere(['stats', '--json']);
+    assert.ok((JSON.parse(stats.stdout) as { datasets: number }).datasets >= 1);
+    assert.match((await runHere(['stats'])).stdout, /^memory +\d+/);
+    const snapshot = await runHere(['snapshot']);
+    assert.equal(snapshot.code, 0, snapshot.stderr);
+    assert.match(snapshot.stdout, /^snapshot created/);
+    assert.equal((await runHere(['put', 'to-drop', file('drop.jsonl', '{"id": 1}\n')])).code, 0);
+    assert.equal((await runHere(['drop', 'to-drop'])).stdout, 'dropped to-drop\n');
+    assert.equal((await runHere(['info', 'to-drop'])).code, 1);
+  });
+
+  test('bad input and command lines', async () => {
+    const badCsv = await runHere(['put', 'bad', file('bad.csv', 'id,n\n1,2\n2\n')]);
+    assert.equal(badCsv.code, 1);
+    assert.match(badCsv.stderr, /bad\.csv: row 2: 1 fields, the header has 2/);
+    const badJson = await runHere(['put', 'bad', file('bad.jsonl', '{"n": 1}\n{"n": 2.5}\n'), '--batch-rows', '1']);
+    assert.match(badJson.stderr, /bad\.jsonl: column "n", row 2: 2.5 is not an integer/);
+    const parquet = await runHere(['put', 'x', 'data.parquet']);
+    assert.equal(parquet.code, 2);
+    assert.match(parquet.stderr, /Parquet files are not read/);
+    assert.equal((await runHere(['frobnicate'])).code, 2);
+    assert.equal((await runHere(['get', 'x', '--format', 'xml'])).code, 2);
+    assert.equal((await runHere(['put', 'x', 'f.csv', '-t', 'n=decimal'])).code, 2);
+    const help = await runHere(['--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /^usage: longbow COMMAND/);
+  });
+
+  test('SIGTERM stops `longbow serve` with exit code 0', async () => {
+    const exited = new Promise<number | null>((resolve) => server.on('exit', resolve));
+    server.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  });
+});
+
+describe('CSV and cell text', () => {
+  test('parser: quotes, escaped quotes, line breaks in fields, CRLF, blank lines, chunk boundaries', () => {
+    const text = 'a,b,c\r\n"x, y","say ""hi""","two\nlines"\n\n1,,3\n';
+    const expected = [['a', 'b', 'c'], ['x, y', 'say "hi"', 'two\nlines'], ['1', '', '3']];
+    assert.deepEqual(parseCsv(text), expected);
+    assert.deepEqual(parseCsv('a,b\n1,2'), [['a', 'b'], ['1', '2']]);
+    assert.deepEqual(parseCsv('a\tb\n1\t2\n', '\t'), [['a', 'b'], ['1', '2']]);
+    assert.throws(() => parseCsv('a\n"open'), /ends inside a quoted field/);
+    // Every split point of the text gives the same records.
+    for (let cut = 0; cut <= text.length; cut++) {
+      const parser = new CsvParser();
+      const records = [...parser.push(text.slice(0, cut)), ...parser.push(text.slice(cut)), ...parser.end()];
+      assert.deepEqual(records, expected, `split at ${cut}`);
+    }
+  });
+
+  test('writer quotes what needs quoting; cells format as text', () => {
+    assert.equal(csvLine(['plain', 'a,b', 'say "x"', 'two\nlines', '']), 'plain,"a,b","say ""x""","two\nlines",\n');
+    const ids = vectorFromArray([2n ** 60n + 1n, null], new Int64());
+    assert.equal(csvText(ids.get(0), ids.type), '1152921504606846977');
+    assert.equal(csvText(ids.get(1), ids.type), '');
+    const batch = makeBatch(1, 64);
+    const vector = batch.getChild('vector')!;
+    assert.match(displayText(vector.get(0), vector.type), /^\[0, 0\.142857, .*, …\] \(64\)$/);
+    assert.equal(displayText(1 / 3, new Float32()), '0.333333');
+  });
+});
