@@ -104,10 +104,10 @@ export const INDEX_FLAT_ONLY_VECTOR_BYTES_MAX = 8 * 1024 * 1024;
 export const INDEX_SCAN_BLOCK_BYTES = 256 * 1024;
 
 /**
- * Vector bytes an exact scan reads before it yields to the event loop: ~2-3 ms of work at
+ * Vector bytes an exact scan reads before it yields to the event loop: ~1.5-3 ms of work at
  * ~10 GB/s, well inside the 20 ms the event loop may be held.
  */
-export const INDEX_SCAN_SLICE_BYTES = 24 * 1024 * 1024;
+export const INDEX_SCAN_SLICE_BYTES = 16 * 1024 * 1024;
 
 /**
  * Vector bytes sent to the indexing worker per message (one copy, transferred): large enough
@@ -125,6 +125,13 @@ export const INDEX_FEED_MESSAGES_IN_FLIGHT_MAX = 2;
  * about this long. Insertion cost grows with the dimension, hence bytes, not rows.
  */
 export const INDEX_INSERT_BATCH_BYTES = 32 * 1024;
+
+/**
+ * After answering a search with nothing to insert, the worker polls for the next message this
+ * long before it sleeps: waking a sleeping thread costs about as much as a search (~50-100 us
+ * on the reference machine), and queries come in runs. Bounded, so an idle worker sleeps.
+ */
+export const INDEX_WORKER_SPIN_MS = 0.2;
 
 /**
  * A filtered search whose candidate set holds at most this many rows, or at most

