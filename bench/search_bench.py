@@ -15,7 +15,7 @@ Measured, for ours and faiss in the same run:
   - batched QPS (all queries in one call) on 1 thread and on BENCH_SEARCH_BUILD_THREADS;
   - ours only: exact scan GB/s, and DatasetIndex (worker thread, exact re-scoring) single and
     batched QPS, indexing rate and event-loop delay during the ingest;
-  - end to end through Flight: flight_end_to_end() below (a hook, filled in by the service).
+  - end to end through Flight: flight_end_to_end() below (a server process, pyarrow client).
 
 Environment: BENCH_SEARCH_ROWS (100000), BENCH_SEARCH_QUERIES (1000), BENCH_SEARCH_M (16),
 BENCH_SEARCH_EF_CONSTRUCTION (128), BENCH_SEARCH_EFS (16,32,64,128), BENCH_SEARCH_REPEAT (3),
@@ -147,17 +147,106 @@ class Faiss:
         return {"ef": ef, "threads": threads, "qps": len(self.queries) / seconds, "recall": recall_at_10(found, self.truth)}
 
 
-def flight_end_to_end(rows: int, files: dict) -> dict | None:
-    """Hook: end-to-end search through a running Longbow server from pyarrow.flight.
+def _start_server(workdir: Path) -> tuple[subprocess.Popen, str, Path]:
+    """A Longbow server (memory only: the WAL is not what this measures) with the bench's M and
+    efConstruction; returns the process, its data address and its log file."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from flight_throughput import longbow_env  # one place builds bench servers' environment
 
-    To be filled in with the service's search calls: start the server (see
-    bench/flight_throughput.py), DoPut the data file as `id` + `vector`, wait until the dataset
-    reports its index ready, then measure (a) single-query latency p50/p99 (DoGet search tickets
-    or the VectorSearch action, one query per call) and (b) batched search over DoExchange
-    (QPS, to compare with the raw index's batched QPS: goal >= 0.5x). Return a dict of figures
-    (it is printed and saved with the rest), or None to skip.
-    """
-    return None
+    log = workdir / "server.log"
+    env = longbow_env(workdir / "data", "off", LONGBOW_HNSW_M=str(M), LONGBOW_HNSW_EF_CONSTRUCTION=str(EF_CONSTRUCTION),
+                      LONGBOW_LOG_LEVEL="info")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(["node", "--import", "tsx", "packages/server/src/main.ts"], cwd=ROOT, env=env,
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_set_pdeathsig)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for line in log.read_text(errors="replace").splitlines():
+            if '"Longbow listening"' in line:
+                return proc, json.loads(line)["data_addr"], log
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {log.read_text(errors='replace')[-2000:]}")
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def flight_end_to_end(rows: int, files: dict) -> dict | None:
+    """End-to-end search through a Longbow server from pyarrow.flight: DoPut the data as
+    `id` + `vector`, wait until check_readiness says READY, then (a) single-query latency over
+    DoGet search tickets (one query per call, p50/p99) and (b) batched search over DoExchange
+    (all queries in batches of 1000). ef = 64 (the server default)."""
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.flight as flight
+
+    data = np.fromfile(files["data"], dtype=np.float32).reshape(-1, DIM)
+    queries = np.fromfile(files["queries"], dtype=np.float32).reshape(-1, DIM)
+    truth = np.fromfile(files["truth"], dtype=np.int32).reshape(QUERIES, -1)
+    with tempfile.TemporaryDirectory(prefix="longbow-search-bench-") as workdir:
+        proc, address, log = _start_server(Path(workdir))
+        try:
+            client = flight.FlightClient(f"grpc://{address}")
+            schema = pa.schema([("id", pa.int64()), ("vector", pa.list_(pa.float32(), DIM))])
+            started = time.perf_counter()
+            writer, reader = client.do_put(flight.FlightDescriptor.for_path("bench"), schema)
+            for first in range(0, rows, 50_000):
+                block = data[first:first + 50_000]
+                writer.write_batch(pa.record_batch({
+                    "id": pa.array(np.arange(first, first + len(block), dtype=np.int64)),
+                    "vector": pa.FixedSizeListArray.from_arrays(pa.array(block.reshape(-1)), DIM),
+                }, schema=schema))
+            writer.done_writing()
+            writer.close()
+            put_seconds = time.perf_counter() - started
+            while True:
+                [body] = [json.loads(r.body.to_pybytes()) for r in client.do_action(flight.Action("check_readiness", b"bench"))]
+                if body["status"] == "READY":
+                    break
+                time.sleep(0.5)
+            ready_seconds = time.perf_counter() - started
+            print(f"Flight: put {rows:,} rows in {put_seconds:.1f} s, index READY after {ready_seconds:.1f} s", flush=True)
+
+            def ticket(q: int) -> flight.Ticket:
+                return flight.Ticket(json.dumps({"search": {"dataset": "bench", "vector": queries[q].tolist(), "k": K}}).encode())
+
+            for q in range(min(100, QUERIES)):  # warm-up
+                client.do_get(ticket(q)).read_all()
+            latencies = []
+            found = np.empty((QUERIES, K), dtype=np.int64)
+            for q in range(QUERIES):
+                t0 = time.perf_counter()
+                table = client.do_get(ticket(q)).read_all()
+                latencies.append(time.perf_counter() - t0)
+                found[q] = table.column("id").to_numpy()
+            single = {
+                "p50_ms": float(np.percentile(latencies, 50) * 1000), "p99_ms": float(np.percentile(latencies, 99) * 1000),
+                "qps": QUERIES / sum(latencies), "recall": recall_at_10(found, truth),
+            }
+            query_schema = pa.schema([("vector", pa.list_(pa.float32(), DIM))])
+            runs = []
+            for _ in range(REPEAT):
+                t0 = time.perf_counter()
+                writer, stream = client.do_exchange(flight.FlightDescriptor.for_path("bench"))
+                writer.begin(query_schema)
+                for first in range(0, QUERIES, 1000):
+                    block = queries[first:first + 1000]
+                    writer.write_batch(pa.record_batch({"vector": pa.FixedSizeListArray.from_arrays(pa.array(block.reshape(-1)), DIM)}, schema=query_schema))
+                writer.done_writing()
+                results = stream.read_all()
+                writer.close()
+                runs.append(QUERIES / (time.perf_counter() - t0))
+            ids = results.column("id").to_numpy().reshape(QUERIES, K)
+            batched = {"qps": statistics.median(runs), "recall": recall_at_10(ids, truth)}
+            client.close()
+            return {"put_seconds": put_seconds, "ready_seconds": ready_seconds, "single": single, "exchange": batched}
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def median_of(runs: list[dict], key: str) -> float:
@@ -244,7 +333,13 @@ def report(result: dict) -> None:
           f"single {ds['single_qps']:,.0f} QPS (recall {ds['single_recall']:.3f}), batched {ds['batched_qps']:,.0f} QPS "
           f"(recall {ds['batched_recall']:.3f}); event loop during ingest max {ds['event_loop_max_ms']:.1f} ms, "
           f"p99 {ds['event_loop_p99_ms']:.1f} ms; index memory {ds['memory_bytes'] / 2**20:,.0f} MiB")
-    print(f"End to end through Flight: {result['flight'] if result['flight'] is not None else 'not measured yet (flight_end_to_end hook)'}")
+    flight_result = result["flight"]
+    raw = result["batched"][STORAGES[0]].get(f"64/{BUILD_THREADS}") or result["batched"][STORAGES[0]].get("64/1")
+    single, exchange = flight_result["single"], flight_result["exchange"]
+    print(f"End to end through Flight (pyarrow client, ef 64): DoGet search ticket p50 {single['p50_ms']:.2f} ms, "
+          f"p99 {single['p99_ms']:.2f} ms, {single['qps']:,.0f} QPS, recall {single['recall']:.3f}; "
+          f"DoExchange batched {exchange['qps']:,.0f} QPS, recall {exchange['recall']:.3f}"
+          + (f" = {exchange['qps'] / raw['qps']:.2f}x the raw index batched ({raw['qps']:,.0f} QPS; goal >= 0.5x)" if raw else ""))
 
 
 def machine() -> dict:
