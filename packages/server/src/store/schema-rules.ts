@@ -6,13 +6,12 @@
 import { DataType, type Field, type Schema } from 'apache-arrow';
 import { longbowError } from '../errors.ts';
 import { VECTOR_DIMENSIONS_MAX } from '../limits.ts';
+import { METRIC_METADATA_KEY, UnknownMetricError, metricFromMetadata, type Metric } from '../index/metric.ts';
 
-export const METRICS = ['euclidean', 'cosine', 'dot_product'] as const;
-export type Metric = (typeof METRICS)[number];
+export { METRICS, METRIC_METADATA_KEY, type Metric } from '../index/metric.ts';
 
 export const VECTOR_COLUMN_NAMES = ['vector', 'embedding'] as const;
 export const ID_COLUMN_NAME = 'id';
-export const METRIC_METADATA_KEY = 'longbow.metric';
 
 export type VectorElementType = 'float32' | 'float16' | 'float64' | 'int8' | 'uint8';
 
@@ -69,11 +68,14 @@ export function schemaRoles(schema: Schema): SchemaRoles {
       id = { name: field.name, index, type };
     }
   });
-  const metricText = schema.metadata.get(METRIC_METADATA_KEY) ?? 'euclidean';
-  if (!(METRICS as readonly string[]).includes(metricText)) {
-    throw longbowError('INVALID_SCHEMA', `${METRIC_METADATA_KEY} must be one of ${METRICS.join(', ')}, got "${metricText}"`);
+  let metric: Metric;
+  try {
+    metric = metricFromMetadata(schema.metadata);
+  } catch (error) {
+    if (error instanceof UnknownMetricError) throw longbowError('INVALID_SCHEMA', error.message);
+    throw error;
   }
-  return { vector, id, metric: metricText as Metric };
+  return { vector, id, metric };
 }
 
 function vectorColumn(field: Field, index: number): VectorColumn {
