@@ -16,7 +16,7 @@ import { parseJsonObject, utf8Text } from './json-body.ts';
 import { parseSearchOptions, parseSearchRequest, type SearchOptions } from './search-request.ts';
 import type { PreparedSearch, VectorSearch } from './vector-search.ts';
 import type { QueryHits } from './search-results.ts';
-import { SEARCH_K_MAX } from '../limits.ts';
+import { SEARCH_K_MAX, SEARCH_QUERIES_MAX } from '../limits.ts';
 
 /** DoGet of a search ticket. */
 export async function* searchTicketMessages(search: VectorSearch, json: Record<string, unknown>): AsyncGenerator<FlightData> {
@@ -104,12 +104,17 @@ export async function* searchExchange(search: VectorSearch, messages: AsyncItera
     if (!prepared || !encoder) throw longbowError('MISSING_SCHEMA', 'a batch of queries arrived before the schema');
     const batch = decoded.batch;
     if (batch.numRows === 0) continue;
-    const { queries, ks } = queriesOf(prepared, batch);
-    const widest = ks ? Math.max(...ks) : prepared.options.k;
-    const wide = widest === prepared.options.k ? prepared : { ...prepared, options: { ...prepared.options, k: widest } };
+    if (batch.numRows > SEARCH_QUERIES_MAX) {
+      throw longbowError('INVALID_SEARCH', `a batch holds ${batch.numRows} queries, more than ${SEARCH_QUERIES_MAX}: send smaller batches`);
+    }
+    const current = search.refresh(prepared);
+    const { queries, ks } = queriesOf(current, batch);
+    let widest = current.options.k;
+    if (ks) for (const k of ks) widest = Math.max(widest, k);
+    const wide = widest === current.options.k ? current : { ...current, options: { ...current.options, k: widest } };
     let hits = await search.hits(wide, queries);
     if (ks) hits = hits.map((queryHits, row) => truncated(queryHits, ks[row]));
-    const result = search.resultBatch(prepared, hits, true);
+    const result = search.resultBatch(current, hits, true);
     if (queryBase > 0) {
       const queryIndex = result.getChildAt(0)!.data[0].values as Int32Array;
       for (let row = 0; row < queryIndex.length; row++) queryIndex[row] += queryBase;

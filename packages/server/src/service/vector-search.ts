@@ -27,6 +27,12 @@ export interface PreparedSearch {
 export class VectorSearch {
   constructor(private readonly store: Store, private readonly indexes: VectorIndexes) {}
 
+  /** The same search over the dataset as it is now (a stream of queries takes one per batch). Throws DATASET_NOT_FOUND once it is gone. */
+  refresh(prepared: PreparedSearch): PreparedSearch {
+    if (this.store.get(prepared.dataset.name) !== prepared.dataset) throw longbowError('DATASET_NOT_FOUND', prepared.dataset.name);
+    return { ...prepared, view: prepared.dataset.rowsView };
+  }
+
   /** Looks the dataset up and checks what can be checked before any query runs. */
   prepare(name: string, options: SearchOptions, withQueryIndex: boolean): PreparedSearch {
     const dataset = this.store.get(name);
@@ -78,11 +84,23 @@ export class VectorSearch {
     if (candidates !== undefined && candidates.length === 0) {
       return Array.from({ length: count }, () => ({ ordinals: [], distances: [], scores: [] }));
     }
-    return this.indexes.search(dataset, queries, options.k, {
+    // Rows appended while the search runs are past the view: left out, so results and the
+    // view they are read from agree.
+    const visible = view.totalRows;
+    const hits = await this.indexes.search(dataset, queries, options.k, {
       ...(options.ef === undefined ? {} : { ef: options.ef }),
       exact: options.exact,
-      exclude: (ordinal) => view.isDeleted(ordinal),
+      exclude: (ordinal) => ordinal >= visible || view.isDeleted(ordinal),
       ...(candidates === undefined ? {} : { candidates }),
+    });
+    return hits.map((query) => {
+      if (Array.from(query.ordinals).every((ordinal) => ordinal < visible)) return query;
+      const keep = Array.from(query.ordinals, (_, index) => index).filter((index) => query.ordinals[index] < visible);
+      return {
+        ordinals: keep.map((index) => query.ordinals[index]),
+        distances: keep.map((index) => query.distances[index]),
+        scores: keep.map((index) => query.scores[index]),
+      };
     });
   }
 

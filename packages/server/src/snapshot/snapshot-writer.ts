@@ -6,13 +6,13 @@
  * are immutable, so the files are written from the captured arrays while writes go on.
  */
 import assert from 'node:assert/strict';
-import { open, mkdir, rename, rm, readdir, writeFile } from 'node:fs/promises';
+import { open, mkdir, readFile, rename, rm, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RecordBatch, Schema } from 'apache-arrow';
 import { FlightDataEncoder, ipcStreamPieces } from '@longbow/flight';
 import { crc32cUpdate } from '../wal/crc32c.ts';
 import { countSetBits } from '../store/dataset-rows.ts';
-import { CURRENT_FILE, MANIFEST_FILE, SNAPSHOT_FORMAT_VERSION, snapshotId, type DatasetEntry, type Manifest, type TombstonesEntry } from './manifest.ts';
+import { CURRENT_FILE, MANIFEST_FILE, SNAPSHOT_FORMAT_VERSION, parseManifest, snapshotId, type DatasetEntry, type Manifest, type TombstonesEntry } from './manifest.ts';
 
 /** A dataset as captured at the snapshot's sequence. */
 export interface CapturedDataset {
@@ -92,6 +92,10 @@ export async function writeSnapshot(root: string, seq: number, datasets: readonl
   const temporary = join(root, `${id}.tmp`);
   const final = join(root, id);
   await mkdir(root, { recursive: true });
+  // Nothing written since the snapshot in force (an idle server): it already holds every write
+  // up to `seq`. Never remove the directory CURRENT names: the log it covers is gone.
+  const current = await currentSnapshot(root, id);
+  if (current) return current;
   await rm(temporary, { recursive: true, force: true });
   await rm(final, { recursive: true, force: true });
   await mkdir(temporary);
@@ -128,6 +132,19 @@ export async function writeSnapshot(root: string, seq: number, datasets: readonl
   await fsyncDirectory(root);
   await switchCurrent(root, id);
   return { manifest, directory: final, bytes };
+}
+
+/** The snapshot `id` when CURRENT names it and its manifest reads back. */
+async function currentSnapshot(root: string, id: string): Promise<SnapshotWritten | undefined> {
+  let named: string;
+  try {
+    named = (await readFile(join(root, CURRENT_FILE), 'utf8')).trim();
+  } catch {
+    return undefined;
+  }
+  if (named !== id) return undefined;
+  const manifest = parseManifest(await readFile(join(root, id, MANIFEST_FILE), 'utf8').catch(() => ''));
+  return typeof manifest === 'string' ? undefined : { manifest, directory: join(root, id), bytes: 0 };
 }
 
 /** Writes the deleted-rows bitmap of a dataset that has deleted rows. */

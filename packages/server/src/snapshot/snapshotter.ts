@@ -87,6 +87,7 @@ export class Snapshotter {
     const { seq, datasets, liveRows } = this.capture();
     try {
       const rotation = this.log?.rotate();
+      rotation?.catch(() => undefined); // awaited below; a failure of the write first must not leave it unhandled
       const written = await writeSnapshot(this.root, seq, datasets);
       await rotation;
       const deleted = (await this.log?.deleteSegmentsUpTo(seq)) ?? [];

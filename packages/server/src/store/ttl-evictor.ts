@@ -38,7 +38,9 @@ export class TtlEvictor {
         const idleMs = nowMs - dataset.lastAccessMs;
         if (idleMs < this.ttlMs) continue;
         // A write may have touched it while an earlier drop was being logged.
-        if (!this.store.has(dataset.name) || Date.now() - dataset.lastAccessMs < this.ttlMs) continue;
+        // (the same object: one dropped and re-created meanwhile is a new dataset, in use).
+        const current = this.store.list().find((candidate) => candidate.name === dataset.name);
+        if (current !== dataset || Date.now() - dataset.lastAccessMs < this.ttlMs) continue;
         try {
           await this.store.drop(dataset.name);
         } catch (error) {

@@ -41,8 +41,9 @@ export class VectorIndexes {
       if (index) for (const ordinal of ordinals) index.remove(ordinal);
     };
     store.onDatasetDropped = (dataset) => {
-      const index = this.indexes.get(dataset);
+      const index = this.indexes.get(dataset) ?? this.preloaded.get(dataset.name);
       this.indexes.delete(dataset);
+      this.preloaded.delete(dataset.name);
       void index?.close();
     };
     store.extraMemoryBytes = () => this.memoryBytes;
@@ -66,6 +67,11 @@ export class VectorIndexes {
       index = this.preloaded.get(dataset.name) ?? new DatasetIndex(this.options(dataset.roles)!);
       this.preloaded.delete(dataset.name);
       this.indexes.set(dataset, index);
+    }
+    if (index.rows < firstOrdinal) {
+      // Rows from before the vector column was added (schema evolution): they have no vector,
+      // and a row of NaN never matches.
+      index.append(index.rows, new Float32Array((firstOrdinal - index.rows) * vector.dimensions).fill(Number.NaN), true);
     }
     const { vectors, copied } = vectorsFromBatch(batch, vector.index);
     index.append(firstOrdinal, vectors, copied);
@@ -111,8 +117,15 @@ export class VectorIndexes {
   async save(dataset: Dataset, directory: string): Promise<boolean> {
     const index = this.indexes.get(dataset);
     if (!index) return false;
-    await index.save(directory);
-    return true;
+    try {
+      await index.save(directory);
+      return true;
+    } catch (error) {
+      // The dataset was dropped meanwhile, or the index worker failed: the snapshot goes on
+      // without this index (a restart rebuilds it), never fails for it.
+      this.settings.logger?.warn({ err: error, dataset: dataset.name }, 'Vector index not saved with the snapshot; it will be rebuilt after a restart');
+      return false;
+    }
   }
 
   search(dataset: Dataset, queries: Float32Array, k: number, options: Parameters<DatasetIndex['searchMany']>[2]): Promise<DatasetHits[]> {
