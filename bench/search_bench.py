@@ -1,7 +1,7 @@
 """Vector search: Longbow's raw index (usearch HNSW, our exact kernel, DatasetIndex) against a
 same-run faiss anchor (IndexHNSWFlat with the same M, efConstruction and ef).
 
-    npm run bench:search                  # via scripts/bench-search.sh (creates .cache/venv)
+    npm run bench:search                  # via scripts/bench.sh (creates .cache/venv)
     BENCH_SEARCH_BIG=1 npm run bench:search    # also 1M x 128
 
 Data: seeded clustered vectors (a low-rank Gaussian mixture, packages/server/test/vectors.ts),

@@ -8,7 +8,8 @@
 # PIP_* environment and pip.conf), then runs the benchmarks under bench/.
 #
 # Environment: BENCH_ONLY (flight or durability: run just that one; default both; client: the
-# TypeScript client against pyarrow's, bench/client_throughput.py, run only when asked for),
+# TypeScript client against pyarrow's, bench/client_throughput.py; search: vector search against
+# faiss, bench/search_bench.py, which reads BENCH_SEARCH_*; both run only when asked for),
 # BENCH_REPEAT (timed repetitions per figure, default 5), BENCH_ROWS (default 100000),
 # PYTHON (interpreter used to create the venv, default python3); bench/durability.py reads
 # more (BENCH_SMALL_SECONDS, BENCH_BIG_ROWS, ...; see its docstring).
@@ -19,8 +20,12 @@ cd "$(dirname "$0")/.."
 VENV=.cache/venv
 PY="$VENV/bin/python"
 
+# The search bench also needs faiss (its anchor).
+MODULES="pyarrow.flight, numpy"
+[ "${BENCH_ONLY:-}" = search ] && MODULES="$MODULES, faiss"
+
 have_deps() {
-  [ -x "$PY" ] && "$PY" -c 'import pyarrow.flight, numpy' >/dev/null 2>&1
+  [ -x "$PY" ] && "$PY" -c "import $MODULES" >/dev/null 2>&1
 }
 
 if ! have_deps; then
@@ -29,9 +34,9 @@ if ! have_deps; then
     rm -rf "$VENV"
     "${PYTHON:-python3}" -m venv "$VENV"
   fi
-  echo "bench: installing pyarrow and numpy into $VENV" >&2
+  echo "bench: installing bench/requirements.txt into $VENV" >&2
   "$PY" -m pip install --quiet -r bench/requirements.txt
-  have_deps || { echo "bench: pyarrow/numpy still not importable from $PY" >&2; exit 1; }
+  have_deps || { echo "bench: $MODULES still not importable from $PY" >&2; exit 1; }
 fi
 
 command -v node >/dev/null || { echo "bench: node not found on PATH" >&2; exit 1; }
@@ -41,8 +46,9 @@ case "${BENCH_ONLY:-}" in
   flight) BENCHES=(bench/flight_throughput.py) ;;
   durability) BENCHES=(bench/durability.py) ;;
   client) BENCHES=(bench/client_throughput.py) ;;
+  search) BENCHES=(bench/search_bench.py) ;;
   ""|all) BENCHES=(bench/flight_throughput.py bench/durability.py) ;;
-  *) echo "bench: BENCH_ONLY must be flight, durability or client (or unset for flight and durability), not '$BENCH_ONLY'" >&2; exit 2 ;;
+  *) echo "bench: BENCH_ONLY must be flight, durability, client or search (or unset for flight and durability), not '$BENCH_ONLY'" >&2; exit 2 ;;
 esac
 
 # Each bench runs as a background child that we wait for, so that a SIGTERM or Ctrl-C reaching

@@ -7,18 +7,18 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FlightClient, pathDescriptor } from '@longbow/flight';
 import { makeBatch } from './helpers.ts';
+import { startServerProcess } from './server-process.ts';
 import { seededRandom } from '../src/wal/faulty-file-layer.ts';
 
 const ITERATIONS = Number(process.env.CRASH_ITERATIONS ?? 20);
 const WRITERS = 4;
 const ROWS_PER_BATCH = 16;
-const SERVER_MAIN = new URL('../src/main.ts', import.meta.url).pathname;
 
 
 interface Child {
@@ -30,27 +30,9 @@ interface Child {
 }
 
 async function startChild(dataPath: string): Promise<Child> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_MAIN], {
-    env: { ...process.env, LONGBOW_LISTEN_ADDR: '127.0.0.1:0', LONGBOW_META_ADDR: '127.0.0.1:0', LONGBOW_METRICS_ADDR: '127.0.0.1:0', LONGBOW_DATA_PATH: dataPath, LONGBOW_LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<number | string | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
-  // Never leave a server behind, even when the test runner itself is stopped.
-  const reap = () => child.kill('SIGKILL');
-  process.once('exit', reap);
-  void exited.then(() => process.off('exit', reap));
-  let output = '';
-  const address = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 30_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /"data_addr":"([^"]+)"/.exec(output);
-      if (match) { clearTimeout(timer); resolve(match[1]); }
-    });
-    child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    void exited.then((code) => { clearTimeout(timer); reject(new Error(`server exited with ${code}:\n${output}`)); });
-  });
-  return { child, address, exited, output: () => output };
+  const server = await startServerProcess({ LONGBOW_DATA_PATH: dataPath });
+  server.client.close(); // the writers bring their own clients
+  return { child: server.child, address: server.dataAddr, exited: server.exited, output: server.output };
 }
 
 /** Writes batches until the server dies; returns the first ids of the acknowledged ones. */
