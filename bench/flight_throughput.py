@@ -135,10 +135,18 @@ def _wait_for(predicate: Callable[[], object], proc: subprocess.Popen, what: str
     raise RuntimeError(f"{what} did not start listening within {START_TIMEOUT_S:.0f} s (log: {log})")
 
 
+# The data-plane benches measure Flight and the log, not graph building: a dataset of 100k x 128
+# vectors would otherwise start an HNSW build in the background after every put, competing for
+# the same cores. BENCH_VECTOR_INDEX=hnsw measures ingest with indexing on (the server default).
+VECTOR_INDEX = os.environ.get("BENCH_VECTOR_INDEX", "exact")
+
+
 def longbow_env(data: Path, wal_sync: str, **extra: str) -> dict[str, str]:
-    """Environment for a bench server: free loopback ports, `data` as its directory, no memory limit."""
+    """Environment for a bench server: free loopback ports, `data` as its directory, no memory
+    limit, LONGBOW_VECTOR_INDEX=$BENCH_VECTOR_INDEX (default exact: no background graph builds)."""
     env = dict(os.environ)
     env.update({
+        "LONGBOW_VECTOR_INDEX": VECTOR_INDEX,
         "LONGBOW_LISTEN_ADDR": "127.0.0.1:0",
         "LONGBOW_META_ADDR": "127.0.0.1:0",
         "LONGBOW_METRICS_ADDR": "127.0.0.1:0",

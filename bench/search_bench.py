@@ -154,7 +154,7 @@ def _start_server(workdir: Path) -> tuple[subprocess.Popen, str, Path]:
     from flight_throughput import longbow_env  # one place builds bench servers' environment
 
     log = workdir / "server.log"
-    env = longbow_env(workdir / "data", "off", LONGBOW_HNSW_M=str(M), LONGBOW_HNSW_EF_CONSTRUCTION=str(EF_CONSTRUCTION),
+    env = longbow_env(workdir / "data", "off", LONGBOW_VECTOR_INDEX="hnsw", LONGBOW_HNSW_M=str(M), LONGBOW_HNSW_EF_CONSTRUCTION=str(EF_CONSTRUCTION),
                       LONGBOW_LOG_LEVEL="info")
     with open(log, "wb") as out:
         proc = subprocess.Popen(["node", "--import", "tsx", "packages/server/src/main.ts"], cwd=ROOT, env=env,

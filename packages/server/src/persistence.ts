@@ -180,7 +180,10 @@ export async function openJournal(store: Store, config: Config, logger: Logger, 
     throw error;
   }
   const report = recovery.report;
-  if (report.tornTail) {
+  if (report.tornTail?.padding) {
+    logger.info({ file: report.tornTail.file, offset: report.tornTail.offset }, 'WAL segment ends in write padding (not closed cleanly); cutting it off');
+    await recovery.truncateTail();
+  } else if (report.tornTail) {
     logger.warn({ file: report.tornTail.file, offset: report.tornTail.offset }, 'WAL ends with a torn record (crash during a write); cutting it off');
     await recovery.truncateTail();
   }

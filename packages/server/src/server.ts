@@ -67,6 +67,7 @@ export class LongbowServer {
     });
     this.vectorIndexes = new VectorIndexes(this.store, {
       m: config.hnswM, efConstruction: config.hnswEfConstruction, efSearch: config.hnswEfSearch, logger,
+      indexOptions: config.vectorIndex === 'exact' ? { flatOnlyBytesMax: Infinity } : undefined,
     });
     this.actionContext = {
       store: this.store, config, logger, startedAtMs: Date.now(), metrics: this.metrics,

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { Field, FixedSizeList, Float16, Float64, Int8, makeData, type Data } from 'apache-arrow';
+import { BuildSlots } from '../src/index/build-slots.ts';
 import { DatasetIndex, type DatasetIndexOptions } from '../src/index/dataset-index.ts';
 import { FlatIndex } from '../src/index/flat-index.ts';
 import { METRICS, type Metric } from '../src/index/metric.ts';
@@ -390,4 +391,79 @@ test('the event loop stays responsive (< 20 ms) while a large ingest is indexed 
     verdict = `event loop held for ${result.maxMs.toFixed(1)} ms (budget ${budgetMs.toFixed(1)} ms)`;
   }
   assert.fail(verdict);
+});
+
+describe('graph building takes turns (build slots)', () => {
+  test('BuildSlots: one holder at a time, waiters served in order, withdrawn requests skipped', async () => {
+    const slots = new BuildSlots(1);
+    const granted: string[] = [];
+    slots.request(() => granted.push('a'));
+    slots.request(() => granted.push('b'));
+    const withdraw = slots.request(() => granted.push('c'));
+    slots.request(() => granted.push('d'));
+    assert.deepEqual(granted, ['a'], 'only the first request is granted at once');
+    assert.equal(slots.contended, true);
+    withdraw();
+    slots.release();
+    await Promise.resolve();
+    assert.deepEqual(granted, ['a', 'b']);
+    slots.release();
+    await Promise.resolve();
+    assert.deepEqual(granted, ['a', 'b', 'd'], 'the withdrawn request is never granted');
+    assert.equal(slots.contended, false);
+    slots.release();
+    slots.request(() => granted.push('e'));
+    assert.deepEqual(granted, ['a', 'b', 'd', 'e'], 'a free slot is granted synchronously');
+  });
+
+  test('datasets indexing at once never build concurrently, interleave per feed message, and all finish', async () => {
+    const dimensions = 512; // 1,024 rows per 2 MiB feed message: several turns per dataset
+    const rows = 3000;
+    const { data: vectors } = clusteredDataset({ rows, queries: 1, dimensions, seed: 5 });
+    class CountingSlots extends BuildSlots {
+      holders = 0;
+      maxHolders = 0;
+      grants: number[][] = [];
+      override request(grant: () => void): () => void {
+        return super.request(() => {
+          this.holders++;
+          this.maxHolders = Math.max(this.maxHolders, this.holders);
+          this.grants.push(indexes.map((index) => index.indexedRows));
+          grant();
+        });
+      }
+      override release(): void {
+        this.holders--;
+        super.release();
+      }
+    }
+    const slots = new CountingSlots(1);
+    const indexes = [0, 1, 2].map(() => track(new DatasetIndex({
+      dimensions, metric: 'euclidean', m: 8, efConstruction: 32, efSearch: 32, flatOnlyBytesMax: 0, insertThreads: 1, buildSlots: slots,
+    })));
+    for (const index of indexes) index.append(0, vectors);
+    for (const index of indexes) await untilIndexed(index, 60_000);
+    assert.equal(slots.maxHolders, 1, 'two graphs were built at the same time');
+    assert.equal(slots.holders, 0, 'a slot is still held after every build finished');
+    const interleaved = slots.grants.some((seen) => seen.filter((indexed) => indexed > 0 && indexed < rows).length >= 2);
+    assert.ok(interleaved, `builds ran one after another, not in turns: ${JSON.stringify(slots.grants)}`);
+    const hit = await indexes[2].search(vectors.slice(0, dimensions), 1);
+    assert.equal(hit.ordinals[0], 0);
+  });
+
+  test('closing an index that waits for its turn or holds it lets the others build', async () => {
+    const slots = new BuildSlots(1);
+    const make = () => track(new DatasetIndex(options('euclidean', { buildSlots: slots })));
+    const first = make();
+    const second = make();
+    const third = make();
+    appendAll(first);
+    appendAll(second);
+    appendAll(third);
+    await first.ready();
+    await first.close(); // held or waiting, either way it must let go
+    await second.close();
+    await untilIndexed(third);
+    assert.equal(third.state, 'ready');
+  });
 });

@@ -94,3 +94,38 @@ test('search results survive a restart; the snapshot carries the index, WAL rows
     rmSync(running.dataPath, { recursive: true, force: true });
   }
 });
+
+test('LONGBOW_VECTOR_INDEX=exact builds no graph (also over a snapshot that has one) and finds the exact neighbours', async () => {
+  const source = new ClusteredVectors({ dimensions: DIMENSIONS, seed: 12 });
+  const vectors = source.sample(ROWS);
+  const queries = source.sample(5);
+  let running = await startServer({ LONGBOW_LOG_LEVEL: 'silent' });
+  try {
+    await running.client.doPut(pathDescriptor('emb'), batchOf(0, vectors).schema, [batchOf(0, vectors)]);
+    await waitReady(running.client);
+    const graphResults = await search(running.client, queries, 5);
+    const [snapshot] = await running.client.doActionJson<{ status: string }>('force_snapshot');
+    assert.equal(snapshot.status, 'ok');
+    running.client.close();
+    await running.server.stop();
+
+    running = await startServer({ LONGBOW_LOG_LEVEL: 'silent', LONGBOW_VECTOR_INDEX: 'exact' }, running.dataPath);
+    const flat = await readiness(running.client);
+    assert.deepEqual([flat.status, flat.index, flat.rows, flat.indexed], ['READY', 'flat', ROWS, ROWS]);
+    const exactResults = await search(running.client, queries, 5);
+    const extra = source.sample(100);
+    await running.client.doPut(pathDescriptor('emb'), batchOf(ROWS, extra).schema, [batchOf(ROWS, extra)]);
+    assert.equal((await readiness(running.client)).index, 'flat', 'appended rows start no graph either');
+    const [stats] = await running.client.doActionJson<{ config: Record<string, unknown> }>('get_stats');
+    assert.equal(stats.config.LONGBOW_VECTOR_INDEX, 'exact');
+    // Exact search may differ from the graph's answer only where the graph missed a neighbour.
+    let agreeing = 0;
+    const graphLines = graphResults.split('\n');
+    exactResults.split('\n').forEach((line, q) => { agreeing += line.split(',').filter((id) => graphLines[q].split(',').includes(id)).length; });
+    assert.ok(agreeing >= 0.9 * 5 * 10, `exact and graph results share only ${agreeing} of 50 ids`);
+  } finally {
+    running.client.close();
+    await running.server.stop();
+    rmSync(running.dataPath, { recursive: true, force: true });
+  }
+});

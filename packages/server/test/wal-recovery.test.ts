@@ -12,6 +12,7 @@ import { RecordType, SEGMENT_HEADER_BYTES, concatRecord, encodeRecord, encodeSeg
 import { WalRecovery, type RecoveryMode } from '../src/wal/recovery.ts';
 import { WalCorruptionError, WalVersionError } from '../src/wal/wal-errors.ts';
 import { WalWriter } from '../src/wal/writer.ts';
+import { BLOCK_BYTES } from '../src/wal/direct-file.ts';
 
 function tempDirectory(t: { after(fn: () => void): void }): string {
   const directory = mkdtempSync(join(tmpdir(), 'longbow-wal-recovery-'));
@@ -104,6 +105,42 @@ test('an empty last segment (crash after rotation) is clean and sets nextSeq', a
   assert.equal(report.nextSeq, 3);
 });
 
+test('zero padding to a block boundary after the last record (a direct-I/O segment not closed) is cut as padding', async (t) => {
+  const directory = tempDirectory(t);
+  const seqs = [1, 2, 3];
+  const whole = segmentBytes(1, seqs);
+  const padded = Buffer.alloc(Math.ceil(whole.length / BLOCK_BYTES) * BLOCK_BYTES);
+  whole.copy(padded);
+  const path = writeSegment(directory, 1, padded);
+  const { recovery, seqs: replayed, report } = await recover(directory);
+  assert.deepEqual(replayed, [1, 2, 3]);
+  assert.equal(report.tornTail?.padding, true);
+  assert.equal(report.tornTail?.offset, whole.length);
+  assert.equal(report.nextSeq, 4);
+  assert.equal(await recovery.truncateTail(), true);
+  assert.equal(statSync(path).size, whole.length);
+
+  // A whole block or more of zeros, or zeros not ending on a block boundary, is a torn tail.
+  for (const length of [padded.length + BLOCK_BYTES, padded.length - 1]) {
+    const zeros = Buffer.alloc(length);
+    whole.copy(zeros);
+    writeSegment(directory, 1, zeros);
+    const torn = await recover(directory);
+    assert.deepEqual(torn.seqs, [1, 2, 3]);
+    assert.equal(torn.report.tornTail?.padding, false, `zeros to ${length}`);
+  }
+});
+
+test('zero padding in a segment that is not the last is corruption', async (t) => {
+  const directory = tempDirectory(t);
+  const whole = segmentBytes(1, [1, 2]);
+  const padded = Buffer.alloc(Math.ceil(whole.length / BLOCK_BYTES) * BLOCK_BYTES);
+  whole.copy(padded);
+  const path = writeSegment(directory, 1, padded);
+  writeSegment(directory, 3, segmentBytes(3, [3]));
+  await expectCorruption(directory, path, whole.length, /zero-filled tail, in a segment that is not the last/);
+});
+
 test('torn tail at every cut point of the last record: stop, report, truncate', async (t) => {
   const directory = tempDirectory(t);
   const seqs = [1, 2, 3];
@@ -113,7 +150,7 @@ test('torn tail at every cut point of the last record: stop, report, truncate', 
     const path = writeSegment(directory, 1, whole.subarray(0, cut));
     const { recovery, seqs: replayed, report } = await recover(directory);
     assert.deepEqual(replayed, [1, 2], `cut at ${cut}`);
-    assert.deepEqual({ ...report.tornTail, reason: '' }, { file: path, offset: lastOffset, bytesDropped: cut - lastOffset, reason: '' });
+    assert.deepEqual({ ...report.tornTail, reason: '' }, { file: path, offset: lastOffset, bytesDropped: cut - lastOffset, reason: '', padding: false });
     assert.equal(report.nextSeq, 3);
     assert.equal(await recovery.truncateTail(), true);
     assert.equal(statSync(path).size, lastOffset);

@@ -26,6 +26,7 @@ export interface Config {
   hnswM: number;
   hnswEfConstruction: number;
   hnswEfSearch: number;
+  vectorIndex: 'hnsw' | 'exact';
 }
 
 const duration = (what: string) => z.string().transform((text, context) => {
@@ -77,6 +78,7 @@ export const SETTINGS = {
   grpcWindowBytes: { variable: 'LONGBOW_GRPC_WINDOW_SIZE', defaultValue: '32MiB', schema: size('size'), description: 'HTTP/2 flow-control window per connection and per stream; large windows keep big DoPuts fast.' },
   hnswM: { variable: 'LONGBOW_HNSW_M', defaultValue: '16', schema: positiveInteger(256), description: 'HNSW graph degree (links per node); higher: better recall, more memory, slower build.' },
   hnswEfConstruction: { variable: 'LONGBOW_HNSW_EF_CONSTRUCTION', defaultValue: '128', schema: positiveInteger(4096), description: 'HNSW candidate list size while building; higher: better graph, slower build.' },
+  vectorIndex: { variable: 'LONGBOW_VECTOR_INDEX', defaultValue: 'hnsw', schema: z.enum(['hnsw', 'exact']), description: '`hnsw`: a dataset with more than 8 MiB of vectors gets an HNSW graph, built in the background. `exact`: no graphs; every search scans the vectors exactly (no background CPU, slower searches of large datasets).' },
   hnswEfSearch: { variable: 'LONGBOW_HNSW_EF_SEARCH', defaultValue: '64', schema: positiveInteger(4096), description: 'HNSW candidate list size per query (a search may override it with `ef`); higher: better recall, slower search.' },
 } as const satisfies Record<keyof Config, Setting>;
 

@@ -9,6 +9,7 @@
  * search's `exclude` predicate does the same per query (the store's tombstones).
  */
 import { availableParallelism } from 'node:os';
+import { buildSlots as sharedBuildSlots, type BuildSlots } from './build-slots.ts';
 import { DistanceKernel } from './distance-kernel.ts';
 import { searchDataset, type DatasetSearchOptions, type SearchContext } from './dataset-search.ts';
 import { HNSW_STORAGE_DEFAULT, type HnswOptions, type HnswStorage } from './hnsw-index.ts';
@@ -44,6 +45,8 @@ export interface DatasetIndexOptions {
   filterExactRowsMax?: number;
   /** Native threads the worker inserts with (default: all cores but one, at least 1). */
   insertThreads?: number;
+  /** Turns at graph building, shared with other datasets (default: the process-wide ones). */
+  buildSlots?: BuildSlots;
   logger?: Logger;
 }
 
@@ -81,6 +84,11 @@ export class DatasetIndex {
   private removals: number[] = [];
   private workerReady = false;
   private closed = false;
+  /** This index's turn at building (build-slots.ts): none, asked for, or held. */
+  private slot: 'none' | 'waiting' | 'held' = 'none';
+  private withdrawSlotRequest: () => void = () => undefined;
+  /** Feed messages sent during the current turn. */
+  private fedThisTurn = 0;
 
   constructor(options: DatasetIndexOptions) {
     this.options = options;
@@ -227,6 +235,7 @@ export class DatasetIndex {
   /** Stops the worker; the index answers nothing afterwards. */
   async close(): Promise<void> {
     this.closed = true;
+    this.giveUpSlot();
     await this.worker?.close();
   }
 
@@ -248,7 +257,10 @@ export class DatasetIndex {
     this.graphRows = this.sentRows;
     this.worker = new IndexWorker(this.hnswOptions(overrides), file, {
       onState: (state) => this.onGraphState(state),
-      onFailure: (error) => logger?.error({ err: error }, 'Vector index worker failed; searches of this dataset are exact from now on'),
+      onFailure: (error) => {
+        logger?.error({ err: error }, 'Vector index worker failed; searches of this dataset are exact from now on');
+        this.giveUpSlot();
+      },
     });
     this.worker.opened.then((opened) => {
       if (opened.loadError !== undefined) {
@@ -270,10 +282,36 @@ export class DatasetIndex {
     this.feed();
   }
 
-  /** Sends the next rows to the worker, keeping a bounded number of messages in flight. */
+  /**
+   * Sends the next rows to the worker, keeping a bounded number of messages in flight, while
+   * this index holds a build slot: asks for one when rows are waiting, yields it once another
+   * dataset waits (after at least one message this turn) or nothing is left to send.
+   */
   private feed(): void {
     const worker = this.worker;
     if (!worker || !this.workerReady || worker.failed || this.closed) return;
+    if (this.sentRows >= this.chunks.rows) {
+      this.endTurnIfDrained();
+      return;
+    }
+    if (this.slot === 'none') {
+      this.slot = 'waiting';
+      this.withdrawSlotRequest = this.slots().request(() => {
+        if (this.closed || this.worker?.failed) { // granted in the same moment it was given up
+          this.slots().release();
+          return;
+        }
+        this.slot = 'held';
+        this.fedThisTurn = 0;
+        this.feed();
+      });
+      return;
+    }
+    if (this.slot === 'waiting') return;
+    if (this.fedThisTurn > 0 && this.slots().contended) {
+      this.endTurnIfDrained();
+      return;
+    }
     const rowBytes = this.dimensions * 4;
     const rowsPerMessage = Math.max(1, Math.floor(INDEX_FEED_BYTES_MAX / rowBytes));
     while (this.feedsInFlight < INDEX_FEED_MESSAGES_IN_FLIGHT_MAX && this.sentRows < this.chunks.rows) {
@@ -288,6 +326,26 @@ export class DatasetIndex {
       worker.add(from, vectors);
       this.sentRows = to;
       this.feedsInFlight++;
+      this.fedThisTurn++;
     }
+  }
+
+  /** Once the worker has finished what this turn sent, gives the slot back (and queues again if rows wait). */
+  private endTurnIfDrained(): void {
+    if (this.slot !== 'held' || this.feedsInFlight > 0) return;
+    this.slot = 'none';
+    this.slots().release();
+    if (this.sentRows < this.chunks.rows) this.feed();
+  }
+
+  /** Leaves the turn order for good (closed index, failed worker). */
+  private giveUpSlot(): void {
+    if (this.slot === 'held') this.slots().release();
+    else if (this.slot === 'waiting') this.withdrawSlotRequest();
+    this.slot = 'none';
+  }
+
+  private slots(): BuildSlots {
+    return this.options.buildSlots ?? sharedBuildSlots;
   }
 }

@@ -18,7 +18,7 @@ export interface VectorIndexSettings {
   efConstruction: number;
   efSearch: number;
   logger?: Logger;
-  /** Test hook: overrides DatasetIndex options (e.g. a lower exact-only threshold). */
+  /** Overrides DatasetIndex options (LONGBOW_VECTOR_INDEX=exact: no graphs; tests: a lower exact-only threshold). */
   indexOptions?: Partial<DatasetIndexOptions>;
 }
 
@@ -107,7 +107,7 @@ export class VectorIndexes {
    */
   async preload(name: string, schema: Schema, directory: string, rows: number): Promise<void> {
     const options = this.options(schemaRoles(schema));
-    if (!options) return;
+    if (!options || options.flatOnlyBytesMax === Infinity) return; // no vector column, or no graphs (LONGBOW_VECTOR_INDEX=exact)
     const index = await DatasetIndex.load(directory, { ...options, rows });
     await index.ready();
     this.preloaded.set(name, index);

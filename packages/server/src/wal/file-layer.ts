@@ -8,6 +8,7 @@
  */
 import { open, mkdir, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { openDirectAppend } from './direct-file.ts';
 
 /** An open file. Positions and lengths are in bytes. */
 export interface WalFile {
@@ -27,8 +28,13 @@ export interface WalFile {
   close(): Promise<void>;
 }
 
-/** `read`: existing file, read only. `readWrite`: existing file. `create`: new file, error if it exists. */
-export type OpenMode = 'read' | 'readWrite' | 'create';
+/**
+ * `read`: existing file, read only. `readWrite`: existing file. `create`: new file, error if it
+ * exists. `append`: new file as `create`, written only at its end and never read through the
+ * handle; the layer may bypass the page cache (direct I/O), in which case the file can end in
+ * zero padding until it is closed.
+ */
+export type OpenMode = 'read' | 'readWrite' | 'create' | 'append';
 
 export interface FileLayer {
   open(path: string, mode: OpenMode): Promise<WalFile>;
@@ -44,7 +50,7 @@ export interface FileLayer {
   syncDirectory(directory: string): Promise<void>;
 }
 
-const OPEN_FLAGS: Record<OpenMode, string> = { read: 'r', readWrite: 'r+', create: 'wx' };
+const OPEN_FLAGS: Record<OpenMode, string> = { read: 'r', readWrite: 'r+', create: 'wx', append: 'wx' };
 
 class NodeWalFile implements WalFile {
   readonly path: string;
@@ -70,11 +76,23 @@ class NodeWalFile implements WalFile {
   close(): Promise<void> { return this.handle.close(); }
 }
 
+export interface NodeFileLayerOptions {
+  /** Open `append` files with O_DIRECT where the file system allows it (default true). */
+  directIo?: boolean;
+}
+
 /** The real file layer on `node:fs/promises`. */
 export class NodeFileLayer implements FileLayer {
+  private readonly directIo: boolean;
+
+  constructor(options: NodeFileLayerOptions = {}) {
+    this.directIo = options.directIo ?? true;
+  }
+
   async open(path: string, mode: OpenMode): Promise<WalFile> {
-    const file = new NodeWalFile(path, await open(path, OPEN_FLAGS[mode]));
-    if (mode === 'create') await this.syncDirectory(dirname(path));
+    const direct = mode === 'append' && this.directIo ? await openDirectAppend(path) : null;
+    const file = direct ?? new NodeWalFile(path, await open(path, OPEN_FLAGS[mode]));
+    if (mode === 'create' || mode === 'append') await this.syncDirectory(dirname(path));
     return file;
   }
 

@@ -3,6 +3,7 @@
  * why. This is the per-segment half of the recovery decision table in docs/formats.md; the
  * other half (what to do about it) is recovery.ts.
  */
+import { BLOCK_BYTES } from './direct-file.ts';
 import { readWhole, type FileLayer } from './file-layer.ts';
 import {
   RECORD_FIXED_BYTES, RECORD_LENGTH_MIN, SEGMENT_HEADER_BYTES, decodeRecordAt, decodeSegmentHeader, isRecordType, isZero,
@@ -15,8 +16,11 @@ export { listSegments, type SegmentEntry } from './segment-files.ts';
 /** Why the records of a segment stop; `offset` is where the damaged header or record starts. */
 export type SegmentStop =
   | { kind: 'end' }
-  /** Incomplete bytes at the end of the last segment: a write cut short by a crash. */
-  | { kind: 'torn'; offset: number; reason: string }
+  /**
+   * Incomplete bytes at the end of the last segment: a write cut short by a crash. `padding`:
+   * only the zeros a direct-I/O segment ends with until it is closed (direct-file.ts).
+   */
+  | { kind: 'torn'; offset: number; reason: string; padding?: boolean }
   /** Damage that no crash explains: refuse to start (or truncate here in truncate mode). */
   | { kind: 'corrupt'; offset: number; reason: string }
   /** Written by a format version this build does not read: never truncated. */
@@ -95,7 +99,13 @@ function classifyTorn(bytes: Uint8Array, offset: number, reason: string, isLast:
   if (following !== undefined) {
     return { kind: 'corrupt', offset, reason: `${reason}, but a valid record follows at offset ${following}` };
   }
+  if (isPadding(bytes, offset)) return { kind: 'torn', offset, reason: 'zero padding after the last record', padding: true };
   return { kind: 'torn', offset, reason };
+}
+
+/** Fewer than a block of zeros ending the file on a block boundary: what a direct write leaves. */
+function isPadding(bytes: Uint8Array, offset: number): boolean {
+  return bytes.length % BLOCK_BYTES === 0 && bytes.length - offset < BLOCK_BYTES && isZero(bytes, offset);
 }
 
 /**

@@ -33,6 +33,8 @@ export interface TornTail {
   offset: number;
   bytesDropped: number;
   reason: string;
+  /** Only zero padding after the last record (a direct-I/O segment not closed): nothing lost. */
+  padding: boolean;
 }
 
 /** What `recovery: 'truncate'` removed at a corrupt record. */
@@ -134,7 +136,7 @@ export class WalRecovery {
   private async handleStop(segments: SegmentEntry[], index: number, stop: Exclude<SegmentStop, { kind: 'end' }>, fileBytes: number): Promise<void> {
     const file = segments[index].path;
     if (stop.kind === 'torn') {
-      this.report.tornTail = { file, offset: stop.offset, bytesDropped: fileBytes - stop.offset, reason: stop.reason };
+      this.report.tornTail = { file, offset: stop.offset, bytesDropped: fileBytes - stop.offset, reason: stop.reason, padding: stop.padding === true };
       return;
     }
     if (stop.kind === 'unsupported') throw new WalVersionError(file, stop.offset, stop.reason);

@@ -1,6 +1,6 @@
 /** Segment files in the WAL directory: listing them in order and creating a new one. */
 import { join } from 'node:path';
-import { writeFully, type FileLayer, type WalFile } from './file-layer.ts';
+import { writeFully, type FileLayer, type OpenMode, type WalFile } from './file-layer.ts';
 import { encodeSegmentHeader, parseSegmentFileName, segmentFileName } from './format.ts';
 
 export interface SegmentEntry {
@@ -31,9 +31,12 @@ export async function listSegments(files: FileLayer, directory: string): Promise
 /**
  * Creates the segment starting at `firstSeq` (fails if the file exists), writes and fsyncs its
  * header. The file layer has made the directory entry durable by the time this resolves.
+ * `append` lets the layer write it with direct I/O (see direct-file.ts).
  */
-export async function createSegmentFile(files: FileLayer, directory: string, firstSeq: number): Promise<WalFile> {
-  const file = await files.open(join(directory, segmentFileName(firstSeq)), 'create');
+export async function createSegmentFile(
+  files: FileLayer, directory: string, firstSeq: number, mode: Extract<OpenMode, 'create' | 'append'> = 'create',
+): Promise<WalFile> {
+  const file = await files.open(join(directory, segmentFileName(firstSeq)), mode);
   try {
     await writeFully(file, [encodeSegmentHeader(firstSeq)], 0);
     await file.sync();

@@ -107,7 +107,7 @@ export class WalWriter {
     assert.ok(resolved.segmentBytesMax > SEGMENT_HEADER_BYTES, 'segmentBytesMax is smaller than a segment header');
     await resolved.files.makeDirectory(resolved.directory);
     await clearWayFor(resolved.files, resolved.directory, resolved.nextSeq);
-    const file = await createSegmentFile(resolved.files, resolved.directory, resolved.nextSeq);
+    const file = await createSegmentFile(resolved.files, resolved.directory, resolved.nextSeq, segmentOpenMode(resolved.sync));
     const writer = new WalWriter(resolved, { file, firstSeq: resolved.nextSeq, sizeBytes: SEGMENT_HEADER_BYTES, records: 0 });
     writer.countNewSegment();
     return writer;
@@ -298,7 +298,7 @@ export class WalWriter {
     assert.ok(firstSeq > this.segment.firstSeq, `rotation to ${firstSeq} does not move past ${this.segment.firstSeq}`);
     await this.syncSegment();
     await this.segment.file.close();
-    const file = await createSegmentFile(this.files, this.directory, firstSeq);
+    const file = await createSegmentFile(this.files, this.directory, firstSeq, segmentOpenMode(this.syncMode));
     this.segment = { file, firstSeq, sizeBytes: SEGMENT_HEADER_BYTES, records: 0 };
     this.countNewSegment();
   }
@@ -333,6 +333,15 @@ async function sizeOf(files: FileLayer, path: string): Promise<number> {
   } finally {
     await file.close();
   }
+}
+
+/**
+ * With every commit fsync'd, segments are written around the page cache (direct I/O) when the
+ * file system allows: the data goes to the disk anyway, and filling new cache pages costs more
+ * than the write. Without fsync, the cache is what makes a commit cheap.
+ */
+function segmentOpenMode(sync: WalSyncMode): 'create' | 'append' {
+  return sync === 'fsync' ? 'append' : 'create';
 }
 
 function recordsIn(batch: readonly Queued[]): number {
