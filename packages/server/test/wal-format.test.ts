@@ -1,7 +1,9 @@
 /** WAL format: CRC32C vectors, header and record round trips, the golden segment, decoding verdicts. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { crc32c, crc32cOfParts, crc32cReference, crc32cUpdate, crc32cUpdateSliced } from '../src/wal/crc32c.ts';
+import {
+  crc32c, crc32cIsNative, crc32cOfParts, crc32cReference, crc32cUpdate, crc32cUpdateSliced, crc32cUpdateTables,
+} from '../src/wal/crc32c.ts';
 import {
   RecordType, SEGMENT_HEADER_BYTES, concatRecord, decodeRecordAt, decodeSegmentHeader, encodeRecord, encodeSegmentHeader,
   parseSegmentFileName, segmentFileName, verifyEncodedRecord, type WalRecord,
@@ -46,6 +48,18 @@ function randomBytes(length: number, seed: number): Uint8Array {
   return bytes;
 }
 
+test('CRC32C uses the CPU instruction on x86-64 and arm64 Linux (the prebuilt binary loads)', (t) => {
+  if (process.platform !== 'linux' || !['x64', 'arm64'].includes(process.arch)) {
+    t.skip(`no expectation for ${process.platform}-${process.arch}`);
+    return;
+  }
+  assert.equal(crc32cIsNative, true);
+  // Chained native calls over a large input equal the reference over the whole.
+  const bytes = randomBytes(1_000_003, 0x1234567);
+  const expected = crc32cReference(0, bytes);
+  assert.equal(crc32cUpdate(crc32cUpdate(0, bytes.subarray(0, 500_001)), bytes.subarray(500_001)), expected);
+});
+
 test('CRC32C fast paths match the byte-at-a-time reference at every length, start offset and split', () => {
   const pool = randomBytes(300_000, 0x9e3779b9);
   const lengths = [...Array.from({ length: 300 }, (_, index) => index), 1023, 1024, 1025, 4096 + 13, 65_536 + 7, 131_071];
@@ -55,6 +69,7 @@ test('CRC32C fast paths match the byte-at-a-time reference at every length, star
       const expected = crc32cReference(0, bytes);
       assert.equal(crc32c(bytes), expected, `length ${length}, offset ${offset}`);
       assert.equal(crc32cUpdateSliced(0, bytes), expected, `byte-order-independent path, length ${length}, offset ${offset}`);
+      assert.equal(crc32cUpdateTables(0, bytes), expected, `table path, length ${length}, offset ${offset}`);
       const split = (length * 7 + offset) % (length + 1);
       assert.equal(crc32cUpdate(crc32cUpdate(0, bytes.subarray(0, split)), bytes.subarray(split)), expected, `split ${split}`);
     }
@@ -63,6 +78,7 @@ test('CRC32C fast paths match the byte-at-a-time reference at every length, star
   const tail = pool.subarray(5, 5 + 777);
   assert.equal(crc32cUpdate(0xdeadbeef, tail), crc32cReference(0xdeadbeef, tail));
   assert.equal(crc32cUpdateSliced(0xdeadbeef, tail), crc32cReference(0xdeadbeef, tail));
+  assert.equal(crc32cUpdateTables(0xdeadbeef, tail), crc32cReference(0xdeadbeef, tail));
   const pooled = Buffer.from(pool.subarray(3, 3 + 200));
   assert.equal(crc32c(pooled), crc32cReference(0, pooled));
 });
