@@ -12,6 +12,27 @@ const ERROR_CODE_HEADER = 'longbow-error-code';
 const INBOX_MESSAGES_MAX = 8;
 const EMPTY = new Uint8Array(0);
 
+/**
+ * The part of an HTTP/2 client stream a call uses: node:http2's ClientHttp2Stream, or a stream
+ * of our own connection (http2-connection.ts).
+ */
+export interface CallStream {
+  on(event: 'response' | 'trailers', listener: (headers: http2.IncomingHttpHeaders) => void): unknown;
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  on(event: 'end' | 'close' | 'drain', listener: () => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  once(event: 'close', listener: () => void): unknown;
+  off(event: 'drain' | 'close', listener: () => void): unknown;
+  write(chunk: Uint8Array): boolean;
+  end(): void;
+  close(code?: number): void;
+  pause(): unknown;
+  resume(): unknown;
+  isPaused(): boolean;
+  readonly closed: boolean;
+  readonly destroyed: boolean;
+}
+
 interface CallStatus {
   code: GrpcStatus;
   message: string;
@@ -53,7 +74,7 @@ function errorOf(status: CallStatus): FlightError {
 }
 
 /** Waits until the stream can take more data or is gone. */
-function writable(stream: http2.ClientHttp2Stream): Promise<void> {
+function writable(stream: CallStream): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       stream.off('drain', done);
@@ -73,7 +94,7 @@ class Inbox {
   private error: unknown;
   private wake: (() => void) | undefined;
 
-  constructor(private readonly stream: http2.ClientHttp2Stream, private readonly reader: GrpcMessageReader) {
+  constructor(private readonly stream: CallStream, private readonly reader: GrpcMessageReader) {
     stream.on('data', (chunk: Buffer) => {
       try {
         for (const message of reader.push(chunk)) this.messages.push(message);
@@ -139,8 +160,9 @@ export class Http2Call {
   private inputError: unknown;
   private readonly inbox: Inbox;
 
-  constructor(private readonly stream: http2.ClientHttp2Stream, private readonly authority: string, messageBytesMax: number,
-    private readonly options: CallOptions) {
+  /** `transientChunks`: the stream's 'data' chunks are reused after the event (see GrpcMessageReader). */
+  constructor(private readonly stream: CallStream, private readonly authority: string, messageBytesMax: number,
+    private readonly options: CallOptions, transientChunks = false) {
     stream.on('response', (response) => {
       this.status ??= statusOf(response);
       const httpStatus = Number(response[':status']);
@@ -151,7 +173,7 @@ export class Http2Call {
     stream.on('trailers', (trailers) => {
       this.status ??= statusOf(trailers);
     });
-    this.inbox = new Inbox(stream, new GrpcMessageReader({ messageBytesMax, encoding: undefined, alignFlightDataBody: true }));
+    this.inbox = new Inbox(stream, new GrpcMessageReader({ messageBytesMax, encoding: undefined, alignFlightDataBody: true, transientChunks }));
   }
 
   /** Writes the requests in the background, then half-closes; a failing request stream cancels the call. */
@@ -193,7 +215,7 @@ export class Http2Call {
         if (message === undefined) break;
         yield message;
       }
-      if (this.status === undefined && !this.stream.closed) await new Promise((resolve) => this.stream.once('close', resolve));
+      if (this.status === undefined && !this.stream.closed) await new Promise<void>((resolve) => this.stream.once('close', () => resolve()));
       if (this.inputFailed || this.localFailure || this.status?.code !== GrpcStatus.OK) throw this.failure();
       if (!this.inbox.idle) throw new FlightError(GrpcStatus.INTERNAL, 'the stream ended inside a message');
     } finally {

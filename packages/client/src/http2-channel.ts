@@ -1,16 +1,19 @@
 /**
- * The data plane (DoGet, DoPut, DoExchange) as gRPC over `node:http2` directly, like the
- * server's own transport. Against grpc-js it saves two copies of every batch on the way out
- * (grpc-js joins a message into one buffer, then frames it into another) and one on the way
- * in (bodies land 8-byte aligned, so Arrow reads them in place): DoPut runs about 1.8x faster.
- * Calls take the same CallOptions (signal, deadline, headers) as FlightClient's.
+ * The data plane (DoGet, DoPut, DoExchange) as gRPC over HTTP/2 without grpc-js: on the
+ * client's own HTTP/2 connection (http2-connection.ts, the default) or on node:http2. Against
+ * grpc-js it saves two copies of every batch on the way out (grpc-js joins a message into one
+ * buffer, then frames it into another) and one on the way in (bodies land 8-byte aligned, so
+ * Arrow reads them in place); the own connection also skips node:http2's per-frame events,
+ * which are most of a large DoGet's cost there. Calls take the same CallOptions (signal,
+ * deadline, headers) as FlightClient's.
  */
 import http2 from 'node:http2';
 import {
   FlightError, GrpcStatus, codecs, decodeFlightData, flightDataParts, messagePrefix,
   type CallOptions, type FlightData, type PutResult, type Ticket,
 } from '@longbow/flight';
-import { Http2Call } from './http2-call.ts';
+import { Http2Call, type CallStream } from './http2-call.ts';
+import { Http2Connection } from './http2-connection.ts';
 
 const SERVICE_PATH = '/arrow.flight.protocol.FlightService/';
 /** HTTP/2 memory nghttp2 may hold for the session, in MB: a whole large batch is queued at once. */
@@ -18,7 +21,20 @@ const SESSION_MEMORY_MB = 1024;
 /** Largest DATA frame the server may send us (HTTP/2 allows up to 16 MiB - 1). */
 const FRAME_BYTES_MAX = 1024 * 1024;
 
+/** What the channel needs of an HTTP/2 client session: node:http2's, or our own connection. */
+interface ClientSession {
+  request(headers: http2.OutgoingHttpHeaders): CallStream;
+  close(): void;
+  ref(): void;
+  unref(): void;
+  readonly closed: boolean;
+  readonly destroyed: boolean;
+  on(event: 'close', listener: () => void): unknown;
+}
+
 export interface Http2ChannelOptions {
+  /** `own` (default): the client's own HTTP/2 connection; `node`: node:http2. */
+  connection?: 'own' | 'node';
   /** Headers on every call (the bearer token among them). */
   headers: Record<string, string>;
   /** Largest message accepted, in bytes; -1 for no limit. */
@@ -42,7 +58,7 @@ async function* mapAsync<T, U>(items: AsyncIterable<T> | Iterable<T>, map: (item
 }
 
 export class Http2FlightChannel {
-  private session: http2.ClientHttp2Session | undefined;
+  private session: ClientSession | undefined;
   private activeCalls = 0;
   private closed = false;
 
@@ -69,9 +85,19 @@ export class Http2FlightChannel {
     this.session = undefined;
   }
 
-  private connect(): http2.ClientHttp2Session {
+  private connect(): ClientSession {
     if (this.closed) throw new FlightError(GrpcStatus.CANCELLED, 'the client is closed');
     if (this.session && !this.session.closed && !this.session.destroyed) return this.session;
+    const session = this.options.connection === 'node' ? this.connectNode()
+      : new Http2Connection(this.authority, { windowBytes: this.options.windowBytes, frameBytesMax: FRAME_BYTES_MAX });
+    session.on('close', () => {
+      if (this.session === session) this.session = undefined;
+    });
+    this.session = session;
+    return session;
+  }
+
+  private connectNode(): http2.ClientHttp2Session {
     const windowBytes = this.options.windowBytes;
     const session = http2.connect(`http://${this.authority}`, {
       maxSessionMemory: SESSION_MEMORY_MB,
@@ -80,15 +106,11 @@ export class Http2FlightChannel {
     session.on('connect', () => session.setLocalWindowSize(windowBytes));
     // Failures reach the calls through their streams; the session itself must not throw.
     session.on('error', () => undefined);
-    session.on('close', () => {
-      if (this.session === session) this.session = undefined;
-    });
-    this.session = session;
     return session;
   }
 
   /** Keeps the process alive only while calls run (an idle client does not hold Node open). */
-  private track(delta: 1 | -1, session: http2.ClientHttp2Session): void {
+  private track(delta: 1 | -1, session: ClientSession): void {
     this.activeCalls += delta;
     if (session.destroyed) return;
     if (this.activeCalls > 0) session.ref();
@@ -105,7 +127,8 @@ export class Http2FlightChannel {
     if (options.timeoutMs !== undefined) headers['grpc-timeout'] = `${Math.max(1, Math.ceil(options.timeoutMs))}m`;
     this.track(1, session);
     try {
-      const call = new Http2Call(session.request(headers), this.authority, this.options.messageBytesMax, options);
+      const call = new Http2Call(session.request(headers), this.authority, this.options.messageBytesMax, options,
+        session instanceof Http2Connection);
       call.send(requests);
       yield* call.responses();
     } finally {

@@ -37,11 +37,12 @@ export interface ConnectOptions {
   /** Largest gRPC message sent or received; -1 (default) for no limit. */
   messageBytesMax?: number;
   /**
-   * How record batches travel (DoGet, DoPut, DoExchange): `http2` (default) is gRPC on
-   * node:http2, without grpc-js's copies; `grpc-js` sends them through the Flight client.
+   * How record batches travel (DoGet, DoPut, DoExchange): `http2` (default) is gRPC on the
+   * client's own HTTP/2 connection, without grpc-js's copies or node:http2's per-frame events;
+   * `node-http2` is gRPC on node:http2; `grpc-js` sends them through the Flight client.
    * Every other call goes through the Flight client (grpc-js).
    */
-  dataTransport?: 'http2' | 'grpc-js';
+  dataTransport?: 'http2' | 'node-http2' | 'grpc-js';
   /** HTTP/2 flow-control window for record batches, in bytes (default 32 MiB). */
   flowControlWindowBytes?: number;
 }
@@ -109,7 +110,10 @@ export class Longbow {
     const headers: Record<string, string> = { ...options.headers };
     if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
     const data = options.dataTransport === 'grpc-js' ? flight
-      : new Http2FlightChannel(authority, { headers, messageBytesMax: options.messageBytesMax ?? -1, windowBytes });
+      : new Http2FlightChannel(authority, {
+        headers, messageBytesMax: options.messageBytesMax ?? -1, windowBytes,
+        connection: options.dataTransport === 'node-http2' ? 'node' : 'own',
+      });
     if (!options.skipHandshake) {
       try {
         await flight.handshake(new Uint8Array(0), { timeoutMs: options.connectTimeoutMs ?? 10_000 });

@@ -48,6 +48,11 @@ export interface MessageReaderOptions {
   encoding: string | undefined;
   /** Place FlightData bodies on 8-byte boundaries. */
   alignFlightDataBody: boolean;
+  /**
+   * Pushed chunks are valid only during push() (a reused read buffer): what must outlive the
+   * call is copied.
+   */
+  transientChunks?: boolean;
 }
 
 /** Incremental reader: push DATA chunks, get complete messages. */
@@ -108,7 +113,9 @@ export class GrpcMessageReader {
   }
 
   private allocate(pad: number): void {
-    this.target = new Uint8Array(new ArrayBuffer(this.messageLength + pad), pad, this.messageLength);
+    // Not zero-filled: every byte of the view is written before the message is handed on.
+    const buffer = Buffer.allocUnsafeSlow(this.messageLength + pad);
+    this.target = new Uint8Array(buffer.buffer, buffer.byteOffset + pad, this.messageLength);
     this.targetFilled = 0;
   }
 
@@ -118,7 +125,7 @@ export class GrpcMessageReader {
       this.targetFilled += bytes.length;
       return;
     }
-    this.pending.push(bytes);
+    this.pending.push(this.options.transientChunks ? Buffer.from(bytes) : bytes);
     this.pendingBytes += bytes.length;
     if (this.pendingBytes >= Math.min(LAYOUT_PROBE_BYTES, this.messageLength)) this.placeBody();
   }
