@@ -7,8 +7,8 @@
  * - A FlightError reaches the peer as its status (its errorCode in the `longbow-error-code`
  *   trailer); anything else becomes INTERNAL with a generic message, and goes to `onError`.
  *
- * Two transports carry the same handlers: `http2` (default: node:http2 directly, fewer copies)
- * and `grpc-js` (@grpc/grpc-js).
+ * Three transports carry the same handlers: `http2` (default: our own HTTP/2 connection,
+ * ./http2/), `node-http2` (node:http2) and `grpc-js` (@grpc/grpc-js).
  */
 import { CallDispatcher, type DispatchOptions, type FlightHandlers } from './dispatch.ts';
 import { GrpcJsTransport } from './transport/grpc-js-server.ts';
@@ -23,8 +23,8 @@ export interface FlightServerOptions extends DispatchOptions {
   messageBytesMax?: number;
   /** HTTP/2 flow-control window per stream and per session, in bytes (default 32 MiB). */
   flowControlWindowBytes?: number;
-  /** `http2` (default) or `grpc-js`. */
-  transport?: 'http2' | 'grpc-js';
+  /** `http2` (default: our own HTTP/2), `node-http2` or `grpc-js`. */
+  transport?: 'http2' | 'node-http2' | 'grpc-js';
 }
 
 const DEFAULT_FLOW_CONTROL_WINDOW_BYTES = 32 * 1024 * 1024;
@@ -43,7 +43,7 @@ export class FlightServer {
     };
     this.transport = options.transport === 'grpc-js'
       ? new GrpcJsTransport(dispatcher, transportOptions)
-      : new Http2Transport(dispatcher, transportOptions);
+      : new Http2Transport(dispatcher, transportOptions, options.transport === 'node-http2' ? 'node' : 'own');
   }
 
   /** Binds `host:port` (port 0 picks a free port); resolves to the bound port. Call again for more ports. */

@@ -275,7 +275,7 @@ function handlers(recorder: Recorder): FlightHandlers {
 }
 
 type Transport = NonNullable<FlightServerOptions['transport']>;
-const TRANSPORTS: Transport[] = ['http2', 'grpc-js'];
+const TRANSPORTS: Transport[] = ['http2', 'node-http2', 'grpc-js'];
 
 async function startServer(h: FlightHandlers, options: FlightServerOptions = {}) {
   const server = new FlightServer(h, options);

@@ -255,3 +255,16 @@ test('IntegerKeyMap agrees with a Map over random sets and deletions (negative a
   }
   for (const key of pool) assert.equal(table.get(key), reference.get(key));
 });
+
+test('IntegerKeyMap.reserve keeps every entry and makes room for a batch at once', () => {
+  const table = new IntegerKeyMap();
+  for (let key = 0; key < 1000; key++) table.set(key * 7 - 3000, key);
+  table.reserve(0); // no-op
+  table.reserve(100_000);
+  assert.equal(table.size, 1000);
+  for (let key = 0; key < 1000; key++) assert.equal(table.get(key * 7 - 3000), key);
+  for (let key = 1000; key < 101_000; key++) assert.equal(table.set(key * 7 - 3000, key), undefined);
+  assert.equal(table.size, 101_000);
+  for (let key = 0; key < 101_000; key += 97) assert.equal(table.get(key * 7 - 3000), key);
+  assert.equal(table.get(-1), undefined);
+});

@@ -1,9 +1,12 @@
 /**
- * The FlightService on node:http2 directly: gRPC framing, status trailers, deadlines and
- * cancellation are done here. Compared with grpc-js it copies each received message once
- * (from HTTP/2 frames into a buffer laid out so the FlightData body is 8-byte aligned) and
- * never copies a sent FlightData body (header and body pieces are written as they are).
+ * The FlightService on HTTP/2 without grpc-js: gRPC framing, status trailers, deadlines and
+ * cancellation are done here, over either of two HTTP/2 engines behind one stream interface:
+ * `own` (default, ../http2/: one pass over socket reads, DATA handed on as subarrays) or
+ * `node` (node:http2). Compared with grpc-js it copies each received message once (from
+ * HTTP/2 frames into a buffer laid out so the FlightData body is 8-byte aligned) and never
+ * copies a sent FlightData body (header and body pieces are written as they are).
  */
+import type { EventEmitter } from 'node:events';
 import * as http2 from 'node:http2';
 import { ERROR_CODE_TRAILER, FlightError, GrpcStatus } from '../errors.ts';
 import { flightDataParts } from '../codec/flight-data.ts';
@@ -11,9 +14,37 @@ import {
   flightDataCodec, methodForPath, type CallContext, type CallDispatcher, type CallStatus, type MethodShape,
 } from '../dispatch.ts';
 import type { FlightData } from '../protocol.ts';
+import { Http2Listener } from '../http2/server-connection.ts';
+import type { PeerSocket } from '../http2/stream.ts';
 import { GrpcMessageReader, encodeGrpcMessage, messagePrefix, parseGrpcTimeout } from './grpc-framing.ts';
 import type { TransportOptions, TransportServer } from './transport.ts';
 import { drained } from './drain.ts';
+
+/** The part of a server stream a call uses: node:http2's ServerHttp2Stream, or our own (../http2/stream.ts). */
+interface ServerCallStream extends EventEmitter {
+  respond(headers: http2.OutgoingHttpHeaders, options?: { endStream?: boolean; waitForTrailers?: boolean }): void;
+  sendTrailers(headers: http2.OutgoingHttpHeaders): void;
+  write(chunk: Uint8Array): boolean;
+  end(): void;
+  pause(): unknown;
+  resume(): unknown;
+  isPaused(): boolean;
+  readonly destroyed: boolean;
+  readonly closed: boolean;
+  readonly readableEnded: boolean;
+  readonly session?: { readonly socket: PeerSocket } | undefined;
+}
+
+/** What shutdown needs of a listening server and of a connection. */
+interface Closable {
+  close(): void;
+  destroy(): void;
+}
+
+/** Streams our own HTTP/2 server accepts at once per connection (node:http2 allows 2^32 - 1). */
+const STREAMS_PER_CONNECTION_MAX = 1000;
+/** Queued output of a stream (bytes) above which write() asks the call to wait for 'drain'. */
+const STREAM_QUEUED_BYTES_HIGH = 8 * 1024 * 1024;
 
 const { HTTP2_HEADER_PATH, HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE } = http2.constants;
 
@@ -52,7 +83,7 @@ class Http2Call {
   private finished = false;
   readonly controller = new AbortController();
 
-  constructor(readonly stream: http2.ServerHttp2Stream) {
+  constructor(readonly stream: ServerCallStream) {
     stream.on('error', () => this.controller.abort());
     stream.on('close', () => { if (!this.finished) this.controller.abort(); });
   }
@@ -101,14 +132,29 @@ class Http2Call {
 }
 
 export class Http2Transport implements TransportServer {
-  private readonly servers: http2.Http2Server[] = [];
-  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly listeners: Array<{ close(): Promise<void> }> = [];
+  private readonly sessions = new Set<Closable>();
   private closing = false;
 
-  constructor(private readonly dispatcher: CallDispatcher, private readonly options: TransportOptions) {}
+  constructor(private readonly dispatcher: CallDispatcher, private readonly options: TransportOptions,
+    private readonly engine: 'own' | 'node' = 'own') {}
 
   async listen(address: string): Promise<number> {
     const { host, port } = splitAddress(address);
+    return this.engine === 'own' ? this.listenOwn(host, port) : this.listenNode(host, port);
+  }
+
+  private async listenOwn(host: string, port: number): Promise<number> {
+    const listener = new Http2Listener({
+      windowBytes: this.options.flowControlWindowBytes, frameBytesMax: this.options.frameBytesMax,
+      streamQueuedBytesHigh: STREAM_QUEUED_BYTES_HIGH, streamsMax: STREAMS_PER_CONNECTION_MAX,
+    }, (stream, headers) => this.handle(stream, headers), (connection) => this.track(connection));
+    const bound = await listener.listen(port, host);
+    this.listeners.push(listener);
+    return bound;
+  }
+
+  private async listenNode(host: string, port: number): Promise<number> {
     const server = http2.createServer({
       settings: {
         initialWindowSize: this.options.flowControlWindowBytes,
@@ -124,14 +170,14 @@ export class Http2Transport implements TransportServer {
       server.once('error', reject);
       server.listen(port, host, () => { server.off('error', reject); resolve(); });
     });
-    this.servers.push(server);
+    this.listeners.push({ close: () => new Promise<void>((resolve) => server.close(() => resolve())) });
     const bound = server.address();
     return typeof bound === 'object' && bound !== null ? bound.port : port;
   }
 
   async shutdown(graceMs: number): Promise<void> {
     this.closing = true;
-    const closed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    const closed = this.listeners.map((listener) => listener.close());
     for (const session of this.sessions) session.close();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => { timer = setTimeout(resolve, graceMs); });
@@ -141,9 +187,13 @@ export class Http2Transport implements TransportServer {
     await Promise.all(closed);
   }
 
-  private adopt(session: http2.ServerHttp2Session): void {
+  private track(session: Closable & { on(event: 'close', listener: () => void): unknown }): void {
     this.sessions.add(session);
     session.on('close', () => this.sessions.delete(session));
+  }
+
+  private adopt(session: http2.ServerHttp2Session): void {
+    this.track(session);
     session.on('error', () => { /* reported per stream; the session closes */ });
     session.once('connect', () => {
       try { session.setLocalWindowSize(this.options.flowControlWindowBytes); } catch { /* closing */ }
@@ -151,7 +201,7 @@ export class Http2Transport implements TransportServer {
     try { session.setLocalWindowSize(this.options.flowControlWindowBytes); } catch { /* not yet connected */ }
   }
 
-  private handle(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+  private handle(stream: ServerCallStream, headers: http2.IncomingHttpHeaders): void {
     const call = new Http2Call(stream);
     const contentType = headers[HTTP2_HEADER_CONTENT_TYPE];
     if (typeof contentType !== 'string' || !contentType.startsWith('application/grpc')) {
@@ -186,6 +236,7 @@ export class Http2Transport implements TransportServer {
       messageBytesMax: this.options.messageBytesMax,
       encoding: headers['grpc-encoding'] as string | undefined,
       alignFlightDataBody: shape.request === flightDataCodec,
+      transientChunks: this.engine === 'own', // our connection reads into a reused buffer
     });
     try {
       const requests = this.requests(shape, call, reader);

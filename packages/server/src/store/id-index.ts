@@ -121,6 +121,7 @@ export class IdIndex {
    */
   addRows(data: Data, rows: number, firstOrdinal: number): number[] {
     const read = idKeyReader(this.type, data);
+    if (this.type !== 'utf8') this.byNumber.reserve(rows);
     const replaced: number[] = [];
     for (let row = 0; row < rows; row++) {
       const key = read(row);

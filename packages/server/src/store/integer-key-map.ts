@@ -83,15 +83,35 @@ export class IntegerKeyMap {
     return hash & this.mask;
   }
 
+  /**
+   * Makes room for `additional` more keys with at most one rehash (a batch of n new ids would
+   * otherwise rehash up to log2(n) times while it is inserted).
+   */
+  reserve(additional: number): void {
+    const needed = (this.count + additional) * 2;
+    if (needed <= this.values.length) return;
+    let capacity = this.values.length;
+    while (capacity < needed) capacity *= 2;
+    this.rehash(capacity);
+  }
+
   private grow(): void {
+    this.rehash(this.values.length * 2);
+  }
+
+  private rehash(capacity: number): void {
     const keys = this.keys;
     const values = this.values;
-    this.keys = new Float64Array(keys.length * 2);
-    this.values = new Float64Array(values.length * 2).fill(EMPTY);
-    this.mask = this.values.length - 1;
-    this.count = 0;
+    this.keys = new Float64Array(capacity);
+    this.values = new Float64Array(capacity).fill(EMPTY);
+    this.mask = capacity - 1;
     for (let slot = 0; slot < values.length; slot++) {
-      if (values[slot] !== EMPTY) this.set(keys[slot], values[slot]);
+      const value = values[slot];
+      if (value === EMPTY) continue;
+      let target = this.slotOf(keys[slot]);
+      while (this.values[target] !== EMPTY) target = (target + 1) & this.mask;
+      this.keys[target] = keys[slot];
+      this.values[target] = value;
     }
   }
 }

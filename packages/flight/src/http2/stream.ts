@@ -1,0 +1,328 @@
+/**
+ * One stream of our HTTP/2 connections (connection.ts), with the part of node:http2's stream
+ * API that gRPC calls use: events `data`, `end`, `error`, `close`, `drain`; `write`, `end`,
+ * `close(code)`, `pause`, `resume`. ClientStream adds `response` and `trailers`; ServerStream
+ * adds `respond`, `sendTrailers` and `wantTrailers`.
+ *
+ * Receiving: payload pieces are handed to 'data' as they arrive, as subarrays of the
+ * connection's reads, valid only during the event (a read buffer may be reused), so a listener
+ * copies what it keeps. While paused they wait here as copies, and the stream's flow-control
+ * window is credited only for what was handed on, so a paused reader holds the peer back
+ * after one window.
+ * Sending: written pieces queue here (no copy) and leave as DATA frames when the connection's
+ * and the stream's send windows allow; write() returns false while too much waits.
+ */
+import { EventEmitter } from 'node:events';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
+import { Http2ErrorCode } from './frames.ts';
+
+/** What a stream needs from its connection. */
+export interface StreamOwner {
+  /** The stream has output to send (or its end to signal). */
+  wantsToSend(stream: Http2Stream): void;
+  /** `bytes` of received DATA were handed to the reader. */
+  consumed(stream: Http2Stream, bytes: number): void;
+  /** Sends RST_STREAM(code) when the stream is open on the wire. */
+  resetStream(stream: Http2Stream, code: number): void;
+  /** Sends a header block on the stream (END_STREAM when `endStream`). */
+  sendHeaderBlock(stream: Http2Stream, headers: Array<[string, string]>, endStream: boolean): void;
+  /** The stream is over: forget it. */
+  streamClosed(stream: Http2Stream): void;
+}
+
+/** Header fields in wire order: pseudo-headers first, names lower-case, arrays expanded. */
+export function headerList(headers: OutgoingHttpHeaders, first: Array<[string, string]> = []): Array<[string, string]> {
+  const pseudo: Array<[string, string]> = [...first];
+  const regular: Array<[string, string]> = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    const values = Array.isArray(value) ? value : [String(value)];
+    for (const item of values) (name.startsWith(':') ? pseudo : regular).push([name.toLowerCase(), item]);
+  }
+  return [...pseudo, ...regular];
+}
+
+export abstract class Http2Stream extends EventEmitter {
+  /** Stream id, 0 until the stream is open on the wire. */
+  id = 0;
+  /** Bytes the peer lets us send on this stream. */
+  sendWindow = 0;
+  private readonly output: Uint8Array[] = [];
+  private outputHead = 0;
+  private outputOffset = 0;
+  private queuedBytes = 0;
+  private needsDrain = false;
+  private localEndRequested = false;
+  private localEnded = false;
+  private remoteEnded = false;
+  private paused = false;
+  private readonly held: Buffer[] = [];
+  private endHeld = false;
+  private isClosed = false;
+
+  constructor(protected readonly owner: StreamOwner, private readonly queuedBytesHigh: number) {
+    super();
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  get destroyed(): boolean {
+    return this.isClosed;
+  }
+
+  /** True once the peer ended its side and everything it sent was handed on. */
+  get readableEnded(): boolean {
+    return this.remoteEnded;
+  }
+
+  /** Queues `chunk` for sending; false when the writer should wait for 'drain'. */
+  write(chunk: Uint8Array): boolean {
+    if (this.isClosed || this.localEndRequested) return false;
+    if (chunk.length > 0) {
+      this.output.push(chunk);
+      this.queuedBytes += chunk.length;
+      this.owner.wantsToSend(this);
+    }
+    if (this.queuedBytes > this.queuedBytesHigh) this.needsDrain = true;
+    return !this.needsDrain;
+  }
+
+  /** Half-closes: the end of the stream follows the queued output. */
+  end(): void {
+    if (this.isClosed || this.localEndRequested) return;
+    this.localEndRequested = true;
+    this.owner.wantsToSend(this);
+  }
+
+  /** Resets the stream (RST_STREAM with `code`, CANCEL by default). */
+  close(code: number = Http2ErrorCode.CANCEL): void {
+    if (this.isClosed) return;
+    this.owner.resetStream(this, code);
+    this.finish();
+  }
+
+  pause(): this {
+    this.paused = true;
+    return this;
+  }
+
+  resume(): this {
+    if (!this.paused) return this;
+    this.paused = false;
+    while (!this.paused && this.held.length > 0) this.deliver(this.held.shift()!);
+    if (!this.paused && this.endHeld) {
+      this.endHeld = false;
+      this.remoteEnd();
+    }
+    return this;
+  }
+
+  isPaused(): boolean {
+    return this.paused;
+  }
+
+  // ---- called by the connection ----
+
+  /** True while output (or the end of it) waits to be sent. */
+  get hasOutput(): boolean {
+    return !this.isClosed && (this.queuedBytes > 0 || (this.localEndRequested && !this.localEnded));
+  }
+
+  get queuedOutputBytes(): number {
+    return this.queuedBytes;
+  }
+
+  /** True once all output is taken and the end is due. */
+  get endIsDue(): boolean {
+    return this.localEndRequested && !this.localEnded && this.queuedBytes === 0;
+  }
+
+  /** Takes up to `bytes` of queued output, as subarrays. */
+  takeOutput(bytes: number): Uint8Array[] {
+    const pieces: Uint8Array[] = [];
+    let left = bytes;
+    while (left > 0 && this.outputHead < this.output.length) {
+      const chunk = this.output[this.outputHead];
+      const take = Math.min(left, chunk.length - this.outputOffset);
+      pieces.push(chunk.subarray(this.outputOffset, this.outputOffset + take));
+      this.outputOffset += take;
+      left -= take;
+      if (this.outputOffset === chunk.length) {
+        this.output[this.outputHead++] = EMPTY;
+        this.outputOffset = 0;
+      }
+    }
+    if (this.outputHead === this.output.length) {
+      this.output.length = 0;
+      this.outputHead = 0;
+    }
+    this.queuedBytes -= bytes - left;
+    return pieces;
+  }
+
+  /** True when the stream ends with its own trailers rather than END_STREAM on a DATA frame. */
+  endsWithTrailers(): boolean {
+    return false;
+  }
+
+  /** Sends the trailers that end the stream (when endsWithTrailers()). */
+  sendOwnEnd(): void {}
+
+  /** END_STREAM went out. */
+  localEndSent(): void {
+    this.localEndRequested = true;
+    this.localEnded = true;
+    if (this.remoteEnded && !this.endHeld && this.held.length === 0) this.finish();
+  }
+
+  /** Output went below half the high mark: a waiting writer may go on. */
+  outputDrained(): void {
+    if (this.needsDrain && this.queuedBytes <= this.queuedBytesHigh / 2) {
+      this.needsDrain = false;
+      this.emit('drain');
+    }
+  }
+
+  /** A header block arrived for this stream. */
+  abstract receiveHeaders(headers: IncomingHttpHeaders, endStream: boolean): void;
+
+  receiveData(piece: Buffer): void {
+    if (this.isClosed) return;
+    if (this.paused) this.held.push(Buffer.from(piece)); // the piece's memory is the connection's next read
+    else this.deliver(piece);
+  }
+
+  receiveEnd(): void {
+    if (this.isClosed || this.remoteEnded || this.endHeld) return;
+    if (this.paused || this.held.length > 0) this.endHeld = true;
+    else this.remoteEnd();
+  }
+
+  /** The peer reset the stream. */
+  receiveReset(code: number): void {
+    if (this.isClosed) return;
+    if (code !== Http2ErrorCode.NO_ERROR && code !== Http2ErrorCode.CANCEL && this.listenerCount('error') > 0) {
+      this.emit('error', new Error(`the peer reset the stream (HTTP/2 error code ${code})`));
+    }
+    this.finish();
+  }
+
+  /** The connection failed or closed under the stream. */
+  fail(error: Error): void {
+    if (this.isClosed) return;
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    this.finish();
+  }
+
+  private deliver(piece: Buffer): void {
+    this.owner.consumed(this, piece.length);
+    this.emit('data', piece);
+  }
+
+  private remoteEnd(): void {
+    this.remoteEnded = true;
+    this.emit('end');
+    if (this.localEnded) this.finish();
+  }
+
+  protected finish(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.held.length = 0;
+    this.output.length = 0;
+    this.queuedBytes = 0;
+    this.owner.streamClosed(this);
+    this.emit('close');
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** A client's request stream: the response headers come as 'response', trailers as 'trailers'. */
+export class ClientStream extends Http2Stream {
+  private responded = false;
+
+  constructor(owner: StreamOwner, readonly requestHeaders: Array<[string, string]>, queuedBytesHigh: number) {
+    super(owner, queuedBytesHigh);
+  }
+
+  receiveHeaders(headers: IncomingHttpHeaders, endStream: boolean): void {
+    if (this.closed) return;
+    this.emit(this.responded ? 'trailers' : 'response', headers);
+    this.responded = true;
+    if (endStream) this.receiveEnd();
+  }
+}
+
+/** The peer's address, as node:http2 offers it through `stream.session.socket`. */
+export interface PeerSocket {
+  readonly remoteAddress?: string;
+  readonly remotePort?: number;
+  readonly remoteFamily?: string;
+}
+
+/**
+ * A server's stream: `respond` sends the response headers, `sendTrailers` ends it after
+ * 'wantTrailers'. Like a Readable, it holds received data until a 'data' listener is added
+ * (the handler may start reading a few ticks after the stream arrives).
+ */
+export class ServerStream extends Http2Stream {
+  private waitForTrailers = false;
+  private trailersSent = false;
+  private pausedByReader = false;
+
+  constructor(owner: StreamOwner, queuedBytesHigh: number, readonly session: { readonly socket: PeerSocket }) {
+    super(owner, queuedBytesHigh);
+    super.pause();
+  }
+
+  override on(event: string | symbol, listener: (...args: never[]) => void): this {
+    super.on(event, listener as (...args: unknown[]) => void);
+    // As a Readable does: a 'data' listener starts the flow on the next tick, after the caller
+    // has added its 'end' listener too.
+    if (event === 'data' && !this.pausedByReader) process.nextTick(() => { if (!this.pausedByReader) super.resume(); });
+    return this;
+  }
+
+  override pause(): this {
+    this.pausedByReader = true;
+    return super.pause();
+  }
+
+  override resume(): this {
+    this.pausedByReader = false;
+    return super.resume();
+  }
+
+  respond(headers: OutgoingHttpHeaders, options: { endStream?: boolean; waitForTrailers?: boolean } = {}): void {
+    if (this.closed) return;
+    this.waitForTrailers = options.waitForTrailers === true;
+    const list = headerList(headers);
+    this.owner.sendHeaderBlock(this, list, options.endStream === true);
+    if (options.endStream) this.localEndSent();
+  }
+
+  /** Ends the stream with trailers; called from a 'wantTrailers' listener. */
+  sendTrailers(headers: OutgoingHttpHeaders): void {
+    if (this.closed || this.trailersSent) return;
+    this.trailersSent = true;
+    this.owner.sendHeaderBlock(this, headerList(headers), true);
+    this.localEndSent();
+  }
+
+  override endsWithTrailers(): boolean {
+    return this.waitForTrailers && !this.trailersSent;
+  }
+
+  override sendOwnEnd(): void {
+    this.emit('wantTrailers');
+    if (!this.trailersSent) this.sendTrailers({}); // no listener sent them: end with empty trailers
+  }
+
+  /** Headers after the request headers are the client's trailers: they only end the request. */
+  receiveHeaders(_headers: IncomingHttpHeaders, endStream: boolean): void {
+    if (endStream) this.receiveEnd();
+  }
+}
