@@ -14,7 +14,7 @@ const EMPTY = new Uint8Array(0);
 
 /**
  * The part of an HTTP/2 client stream a call uses: node:http2's ClientHttp2Stream, or a stream
- * of our own connection (http2-connection.ts).
+ * of our own connection (@longbow/flight's ClientConnection).
  */
 export interface CallStream {
   on(event: 'response' | 'trailers', listener: (headers: http2.IncomingHttpHeaders) => void): unknown;

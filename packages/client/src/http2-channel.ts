@@ -1,6 +1,6 @@
 /**
  * The data plane (DoGet, DoPut, DoExchange) as gRPC over HTTP/2 without grpc-js: on the
- * client's own HTTP/2 connection (http2-connection.ts, the default) or on node:http2. Against
+ * client's own HTTP/2 connection (@longbow/flight's ClientConnection, the default) or on node:http2. Against
  * grpc-js it saves two copies of every batch on the way out (grpc-js joins a message into one
  * buffer, then frames it into another) and one on the way in (bodies land 8-byte aligned, so
  * Arrow reads them in place); the own connection also skips node:http2's per-frame events,
@@ -9,15 +9,16 @@
  */
 import http2 from 'node:http2';
 import {
-  FlightError, GrpcStatus, codecs, decodeFlightData, flightDataParts, messagePrefix,
+  ClientConnection, FlightError, GrpcStatus, codecs, decodeFlightData, flightDataParts, messagePrefix,
   type CallOptions, type FlightData, type PutResult, type Ticket,
 } from '@longbow/flight';
 import { Http2Call, type CallStream } from './http2-call.ts';
-import { Http2Connection } from './http2-connection.ts';
 
 const SERVICE_PATH = '/arrow.flight.protocol.FlightService/';
 /** HTTP/2 memory nghttp2 may hold for the session, in MB: a whole large batch is queued at once. */
 const SESSION_MEMORY_MB = 1024;
+/** Queued output of a call (bytes) above which its writer waits for 'drain'. */
+const QUEUED_BYTES_HIGH = 1024 * 1024;
 /** Largest DATA frame the server may send us (HTTP/2 allows up to 16 MiB - 1). */
 const FRAME_BYTES_MAX = 1024 * 1024;
 
@@ -89,7 +90,9 @@ export class Http2FlightChannel {
     if (this.closed) throw new FlightError(GrpcStatus.CANCELLED, 'the client is closed');
     if (this.session && !this.session.closed && !this.session.destroyed) return this.session;
     const session = this.options.connection === 'node' ? this.connectNode()
-      : new Http2Connection(this.authority, { windowBytes: this.options.windowBytes, frameBytesMax: FRAME_BYTES_MAX });
+      : new ClientConnection(this.authority, {
+        windowBytes: this.options.windowBytes, frameBytesMax: FRAME_BYTES_MAX, streamQueuedBytesHigh: QUEUED_BYTES_HIGH,
+      });
     session.on('close', () => {
       if (this.session === session) this.session = undefined;
     });
@@ -128,7 +131,7 @@ export class Http2FlightChannel {
     this.track(1, session);
     try {
       const call = new Http2Call(session.request(headers), this.authority, this.options.messageBytesMax, options,
-        session instanceof Http2Connection);
+        session instanceof ClientConnection);
       call.send(requests);
       yield* call.responses();
     } finally {

@@ -22,6 +22,8 @@ export function splitAuthority(authority: string): { host: string; port: number 
   return { host: match[1] ?? match[2], port: Number(match[3]) };
 }
 
+export type ClientConnectionOptions = Http2ConnectionOptions;
+
 export class ClientConnection extends Http2Connection<ClientStream> {
   private readonly waiting: ClientStream[] = [];
   private nextStreamId = 1;
@@ -100,7 +102,7 @@ export class ClientConnection extends Http2Connection<ClientStream> {
     if ((this.closing || this.goingAway) && this.streams.size === 0 && this.waiting.length === 0 && !this.isDestroyed) {
       this.isDestroyed = true;
       this.socket.end(() => this.socket.destroy()); // what is queued (a last RST_STREAM) still goes out
-      this.emit('close');
+      process.nextTick(() => this.emit('close'));
     }
   }
 

@@ -60,7 +60,13 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
   protected readonly streams = new Map<number, S>();
   protected readonly reader: FrameReader;
   protected peerInitialWindow = DEFAULT_WINDOW_BYTES;
-  protected peerStreamsMax = Number.POSITIVE_INFINITY;
+  /**
+   * One stream until the peer's SETTINGS arrive: a server refuses streams beyond its limit
+   * (REFUSED_STREAM) even before we could know it, and a stream whose request was sent cannot
+   * be retried.
+   */
+  protected peerStreamsMax = 1;
+  private peerSettingsSeen = false;
   protected goingAway = false;
   protected closing = false;
   protected isDestroyed = false;
@@ -103,7 +109,7 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
     this.sending.clear();
     for (const stream of streams) stream.fail(error);
     this.socket.destroy();
-    this.emit('close');
+    process.nextTick(() => this.emit('close'));
   }
 
   // ---- what the roles provide ----
@@ -281,6 +287,10 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
     if (streamId !== 0) throw new Http2ProtocolError(Http2ErrorCode.PROTOCOL_ERROR, 'SETTINGS on a stream');
     if (flags & FrameFlag.ACK) return;
     if (payload.length % 6 !== 0) throw new Http2ProtocolError(Http2ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS payload not a multiple of 6');
+    if (!this.peerSettingsSeen) {
+      this.peerSettingsSeen = true;
+      this.peerStreamsMax = Number.POSITIVE_INFINITY; // unless these SETTINGS limit it
+    }
     for (let offset = 0; offset < payload.length; offset += 6) {
       const id = payload.readUInt16BE(offset);
       const value = payload.readUInt32BE(offset + 2);

@@ -100,7 +100,7 @@ export class ServerConnection extends Http2Connection<ServerStream> {
     if ((this.closing || this.goingAway) && this.streams.size === 0 && !this.isDestroyed) {
       this.isDestroyed = true;
       this.socket.end(() => this.socket.destroy());
-      this.emit('close');
+      process.nextTick(() => this.emit('close'));
     }
   }
 }

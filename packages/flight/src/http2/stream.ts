@@ -203,7 +203,20 @@ export abstract class Http2Stream extends EventEmitter {
   /** The peer reset the stream. */
   receiveReset(code: number): void {
     if (this.isClosed) return;
-    if (code !== Http2ErrorCode.NO_ERROR && code !== Http2ErrorCode.CANCEL && this.listenerCount('error') > 0) {
+    if (code === Http2ErrorCode.NO_ERROR) {
+      // The peer wants no more of what we send (RFC 9113 8.1). Nothing more goes out, but what
+      // it sent is still handed on, held pieces included, then 'end', as node:http2 does.
+      this.output.length = 0;
+      this.outputHead = 0;
+      this.outputOffset = 0;
+      this.queuedBytes = 0;
+      this.localEndRequested = true;
+      this.localEnded = true;
+      if (this.remoteEnded) this.finish();
+      else if (!this.endHeld) this.receiveEnd();
+      return;
+    }
+    if (code !== Http2ErrorCode.CANCEL && this.listenerCount('error') > 0) {
       this.emit('error', new Error(`the peer reset the stream (HTTP/2 error code ${code})`));
     }
     this.finish();

@@ -5,8 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeHeaders, HpackDecoder, HpackError } from '../src/hpack.ts';
-import { HUFFMAN_CODES, HUFFMAN_LENGTHS } from '../src/hpack-huffman.ts';
+import { encodeHeaders, HpackDecoder, HpackError } from '../src/http2/hpack.ts';
+import { HUFFMAN_CODES, HUFFMAN_LENGTHS } from '../src/http2/hpack-huffman.ts';
 
 type Headers = Array<[string, string]>;
 
