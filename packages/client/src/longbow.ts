@@ -51,7 +51,7 @@ export interface ConnectOptions {
 const FLOW_CONTROL_WINDOW_BYTES_DEFAULT = 32 * 1024 * 1024;
 
 export interface PutOptions extends InputOptions, CallOptions {
-  /** Largest batch sent whole, in bytes of Arrow buffers (default 16 MiB); larger ones go as row slices. */
+  /** Largest batch sent whole, in bytes of Arrow buffers (default 64 MiB); larger ones go as row slices. */
   batchBytesMax?: number;
   /** Called after each acknowledged batch. */
   onProgress?: (progress: PutProgress) => void;
