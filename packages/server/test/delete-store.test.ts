@@ -256,6 +256,39 @@ test('IntegerKeyMap agrees with a Map over random sets and deletions (negative a
   for (const key of pool) assert.equal(table.get(key), reference.get(key));
 });
 
+test('IntegerKeyMap: ids in order stay a dense run until one breaks it, with the same answers as a Map', () => {
+  const check = (table: IntegerKeyMap, reference: Map<number, number>, probes: number[]) => {
+    assert.equal(table.size, reference.size);
+    for (const key of probes) assert.equal(table.get(key), reference.get(key), `key ${key}`);
+  };
+  const table = new IntegerKeyMap();
+  const reference = new Map<number, number>();
+  const probes = [-1, 0, 999, 1000, 1001, 5000, 2 ** 53 - 1, -(2 ** 53 - 1), 10.5];
+  for (let key = 1000; key < 6000; key++) {
+    assert.equal(table.set(key, key - 1000 + 7), undefined);
+    reference.set(key, key - 1000 + 7);
+  }
+  check(table, reference, [...probes, 5999, 6000]);
+  // Deleting the last entry shrinks the run; a wrong value or a missing key deletes nothing.
+  assert.equal(table.deleteIf(5999, 5999 - 1000 + 7), true);
+  reference.delete(5999);
+  assert.equal(table.deleteIf(5998, 1), false);
+  assert.equal(table.deleteIf(999, 0), false);
+  check(table, reference, [...probes, 5998, 5999]);
+  // Re-putting an id in the middle (an upsert) leaves the run: every entry stays findable.
+  assert.equal(table.set(3000, 123_456), 2000 + 7);
+  reference.set(3000, 123_456);
+  check(table, reference, [...probes, 2999, 3000, 3001, 5998]);
+  for (let key = 1000; key < 5999; key += 13) assert.equal(table.get(key), reference.get(key));
+  // A delete in the middle of a run also leaves it.
+  const other = new IntegerKeyMap();
+  for (let key = 0; key < 100; key++) other.set(key, key);
+  assert.equal(other.deleteIf(50, 50), true);
+  assert.equal(other.get(50), undefined);
+  assert.equal(other.get(51), 51);
+  assert.equal(other.size, 99);
+});
+
 test('IntegerKeyMap.reserve keeps every entry and makes room for a batch at once', () => {
   const table = new IntegerKeyMap();
   for (let key = 0; key < 1000; key++) table.set(key * 7 - 3000, key);

@@ -16,10 +16,21 @@ export class IntegerKeyMap {
   private values = new Float64Array(CAPACITY_MIN).fill(EMPTY);
   private mask = CAPACITY_MIN - 1;
   private count = 0;
+  /**
+   * A dense run: while every entry so far is `runKey + i -> runValue + i` (ids put in order,
+   * row after row, the common case), the entries are these three numbers and the table stays
+   * empty: no memory per row, no hashing. The first entry that breaks the pattern moves the run
+   * into the table (`runActive` false from then on).
+   */
+  private runActive = true;
+  private runKey = 0;
+  private runValue = 0;
+  private runLength = 0;
 
-  get size(): number { return this.count; }
+  get size(): number { return this.runActive ? this.runLength : this.count; }
 
   get(key: number): number | undefined {
+    if (this.runActive) return this.runIndex(key) < 0 ? undefined : this.runValue + (key - this.runKey);
     for (let slot = this.slotOf(key); ; slot = (slot + 1) & this.mask) {
       const value = this.values[slot];
       if (value === EMPTY) return undefined;
@@ -30,6 +41,19 @@ export class IntegerKeyMap {
   /** Sets `key` to `value` (>= 0); returns the value it replaced, or undefined. */
   set(key: number, value: number): number | undefined {
     assert.ok(value >= 0, 'IntegerKeyMap values are non-negative');
+    if (this.runActive) {
+      if (this.runLength === 0) {
+        this.runKey = key;
+        this.runValue = value;
+        this.runLength = 1;
+        return undefined;
+      }
+      if (key === this.runKey + this.runLength && value === this.runValue + this.runLength) {
+        this.runLength++;
+        return undefined;
+      }
+      this.leaveRun();
+    }
     if ((this.count + 1) * 2 > this.values.length) this.grow();
     for (let slot = this.slotOf(key); ; slot = (slot + 1) & this.mask) {
       const previous = this.values[slot];
@@ -48,6 +72,15 @@ export class IntegerKeyMap {
 
   /** Removes `key` if it maps to `value`; returns whether it did. */
   deleteIf(key: number, value: number): boolean {
+    if (this.runActive) {
+      const index = this.runIndex(key);
+      if (index < 0 || this.runValue + index !== value) return false;
+      if (index === this.runLength - 1) {
+        this.runLength--;
+        return true;
+      }
+      this.leaveRun();
+    }
     for (let slot = this.slotOf(key); ; slot = (slot + 1) & this.mask) {
       const current = this.values[slot];
       if (current === EMPTY) return false;
@@ -88,11 +121,27 @@ export class IntegerKeyMap {
    * otherwise rehash up to log2(n) times while it is inserted).
    */
   reserve(additional: number): void {
+    if (this.runActive) return; // the run needs no room; leaving it sizes the table
     const needed = (this.count + additional) * 2;
     if (needed <= this.values.length) return;
     let capacity = this.values.length;
     while (capacity < needed) capacity *= 2;
     this.rehash(capacity);
+  }
+
+  /** Index of `key` in the run, or -1. */
+  private runIndex(key: number): number {
+    const index = key - this.runKey;
+    return index >= 0 && index < this.runLength && this.runKey + index === key ? index : -1;
+  }
+
+  /** Moves the run's entries into the table; the table holds everything from then on. */
+  private leaveRun(): void {
+    const { runKey, runValue, runLength } = this;
+    this.runActive = false;
+    this.runLength = 0;
+    this.reserve(runLength + 1);
+    for (let index = 0; index < runLength; index++) this.set(runKey + index, runValue + index);
   }
 
   private grow(): void {
