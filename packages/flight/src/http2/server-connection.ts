@@ -5,6 +5,7 @@
  * MAX_CONCURRENT_STREAMS are refused (REFUSED_STREAM); close() sends GOAWAY and ends the
  * connection once its streams are done.
  */
+import { once } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http2';
 import net from 'node:net';
 import { Http2Connection, type Http2ConnectionOptions } from './connection.ts';
@@ -172,7 +173,10 @@ export class Http2Listener {
   }
 
   /** Stops accepting; resolves once every connection has closed. */
-  close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
+  async close(): Promise<void> {
+    const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // The server counts only the sockets it accepted, and withReusedReadBuffer destroys those
+    // at once: wait for the connections themselves too.
+    await Promise.all([stopped, ...[...this.connections].map((connection) => once(connection, 'close'))]);
   }
 }

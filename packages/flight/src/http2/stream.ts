@@ -279,12 +279,17 @@ export interface PeerSocket {
 /**
  * A server's stream: `respond` sends the response headers, `sendTrailers` ends it after
  * 'wantTrailers'. Like a Readable, it holds received data until a 'data' listener is added
- * (the handler may start reading a few ticks after the stream arrives).
+ * (the handler may start reading a few ticks after the stream arrives). A request the handler
+ * never started reading is dropped once both sides have ended, as node:http2 does, so the
+ * stream can close (and free its place under the connection's stream limit).
  */
 export class ServerStream extends Http2Stream {
   private waitForTrailers = false;
   private trailersSent = false;
   private pausedByReader = false;
+  private readerStarted = false;
+  private remoteEndReceived = false;
+  private localEndDone = false;
 
   constructor(owner: StreamOwner, queuedBytesHigh: number, readonly session: { readonly socket: PeerSocket }) {
     super(owner, queuedBytesHigh);
@@ -295,18 +300,42 @@ export class ServerStream extends Http2Stream {
     super.on(event, listener as (...args: unknown[]) => void);
     // As a Readable does: a 'data' listener starts the flow on the next tick, after the caller
     // has added its 'end' listener too.
+    if (event === 'data') this.readerStarted = true;
     if (event === 'data' && !this.pausedByReader) process.nextTick(() => { if (!this.pausedByReader) super.resume(); });
     return this;
   }
 
+  override addListener(event: string | symbol, listener: (...args: never[]) => void): this {
+    return this.on(event, listener);
+  }
+
   override pause(): this {
     this.pausedByReader = true;
+    this.readerStarted = true;
     return super.pause();
   }
 
   override resume(): this {
     this.pausedByReader = false;
+    this.readerStarted = true;
     return super.resume();
+  }
+
+  override receiveEnd(): void {
+    this.remoteEndReceived = true;
+    super.receiveEnd();
+    this.dropUnreadRequest();
+  }
+
+  override localEndSent(): void {
+    this.localEndDone = true;
+    super.localEndSent();
+    this.dropUnreadRequest();
+  }
+
+  /** Both sides ended and the handler never read: what the client sent is handed to no one, and the stream closes. */
+  private dropUnreadRequest(): void {
+    if (this.localEndDone && this.remoteEndReceived && !this.readerStarted && !this.closed) super.resume();
   }
 
   respond(headers: OutgoingHttpHeaders, options: { endStream?: boolean; waitForTrailers?: boolean } = {}): void {
