@@ -5,7 +5,7 @@
  * a local cancel or deadline, the server's status, the transport.
  */
 import http2 from 'node:http2';
-import { FlightError, GrpcMessageReader, GrpcStatus, type CallOptions } from '@longbow/flight';
+import { FlightError, GrpcMessageReader, GrpcStatus, type CallOptions, type DirectSink } from '@longbow/flight';
 
 const ERROR_CODE_HEADER = 'longbow-error-code';
 /** Messages received and not yet taken before reading pauses (HTTP/2 flow control then holds the server back). */
@@ -31,6 +31,8 @@ export interface CallStream {
   isPaused(): boolean;
   readonly closed: boolean;
   readonly destroyed: boolean;
+  /** Offered by our own connection's streams: payload read straight into the message being assembled. */
+  setDirectSink?(sink: DirectSink | undefined): void;
 }
 
 interface CallStatus {
@@ -95,16 +97,18 @@ class Inbox {
   private wake: (() => void) | undefined;
 
   constructor(private readonly stream: CallStream, private readonly reader: GrpcMessageReader) {
-    stream.on('data', (chunk: Buffer) => {
+    const take = (messages: () => Uint8Array[]) => {
       try {
-        for (const message of reader.push(chunk)) this.messages.push(message);
+        for (const message of messages()) this.messages.push(message);
       } catch (error) {
         this.fail(error);
         return;
       }
       if (this.messages.length - this.head >= INBOX_MESSAGES_MAX) stream.pause();
       this.notify();
-    });
+    };
+    stream.on('data', (chunk: Buffer) => take(() => reader.push(chunk)));
+    stream.setDirectSink?.({ target: (max) => reader.directTarget(max), landed: (bytes) => take(() => reader.landed(bytes)) });
     stream.on('end', () => {
       this.ended = true;
       this.notify();

@@ -2,7 +2,8 @@
  * The client side of our HTTP/2 connection (connection.ts): prior-knowledge cleartext, as
  * gRPC's `grpc://` uses it. Socket reads land in one reused buffer (net's `onread`): no
  * allocation per read, so no garbage for every 64 KiB received; whatever keeps received bytes
- * copies them (FrameReader, streams, GrpcMessageReader with `transientChunks`).
+ * copies them (FrameReader, streams, GrpcMessageReader with `transientChunks`). Inside a large
+ * DATA payload, reads go straight into the message being assembled (nextReadBuffer).
  * Requests beyond the server's MAX_CONCURRENT_STREAMS wait for a stream to end.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
@@ -31,12 +32,15 @@ export class ClientConnection extends Http2Connection<ClientStream> {
   constructor(private readonly authority: string, options: Http2ConnectionOptions) {
     const { host, port } = splitAuthority(authority);
     const readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
-    const sink: { receive?: (chunk: Buffer) => void } = {};
+    const self: { connection?: ClientConnection } = {};
     super(net.connect({
       host, port,
-      onread: { buffer: readBuffer, callback: (bytes) => { sink.receive?.(readBuffer.subarray(0, bytes)); return true; } },
+      onread: {
+        buffer: () => self.connection?.nextReadBuffer(readBuffer) ?? readBuffer,
+        callback: (bytes, buffer) => { self.connection?.readInto(bytes, buffer, readBuffer); return true; },
+      },
     }), options);
-    sink.receive = (chunk) => this.receive(chunk);
+    self.connection = this;
     const preface = [CONNECTION_PREFACE, settingsFrame([
       [Setting.ENABLE_PUSH, 0], [Setting.INITIAL_WINDOW_SIZE, options.windowBytes], [Setting.MAX_FRAME_SIZE, options.frameBytesMax],
     ])];

@@ -19,12 +19,22 @@ import type { IncomingHttpHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
 import { HpackDecoder, HpackError, encodeHeaders } from './hpack.ts';
 import {
-  DEFAULT_FRAME_BYTES_MAX, DEFAULT_WINDOW_BYTES, FrameFlag, FrameReader, FrameType, Http2ErrorCode, Http2ProtocolError,
+  DEFAULT_FRAME_BYTES_MAX, DEFAULT_WINDOW_BYTES, FRAME_HEADER_BYTES, FrameFlag, FrameReader, FrameType, Http2ErrorCode, Http2ProtocolError,
   Setting, WINDOW_BYTES_LIMIT, frame, frameHeader, goAwayFrame, headerBlockFragment, rstStreamFrame, windowUpdateFrame,
   type FrameHandler,
 } from './frames.ts';
 import type { Http2Stream, StreamOwner } from './stream.ts';
 
+/**
+ * Smallest read made straight into a message's memory; a shorter rest of a payload is read
+ * through the read buffer (one syscall per few bytes would cost more than the copy).
+ */
+const DIRECT_READ_BYTES_MIN = 16 * 1024;
+/**
+ * A read this short takes the start of a message, so that its reader learns where the body
+ * goes before the rest is read straight into place.
+ */
+const LAYOUT_READ_BYTES = 4096;
 /** Bytes waiting in the socket above which sending pauses until it drains. */
 const SOCKET_QUEUED_BYTES_MAX = 4 * 1024 * 1024;
 /** Largest header block accepted (all HEADERS and CONTINUATION fragments of one block). */
@@ -81,6 +91,10 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
   private dataFramePieces = 0;
   private headerBlock: HeaderBlock | undefined;
   private socketCongested = false;
+  /** The read under way goes straight into this stream's memory. */
+  private directRead: { stream: S; target: Uint8Array } | undefined;
+  /** The last DATA frame was large and its stream takes payload in place: read the next frame header alone. */
+  private directStreaming = false;
   private socketError: Error | undefined;
   private pumping = false;
 
@@ -177,6 +191,7 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
     if (this.headerBlock) throw new Http2ProtocolError(Http2ErrorCode.PROTOCOL_ERROR, 'header block interrupted by DATA');
     this.dataFrameBytes = frameBytes;
     this.dataFramePieces = 0;
+    this.directStreaming = frameBytes >= DIRECT_READ_BYTES_MIN && this.streams.get(streamId)?.takesDirect === true;
     this.connectionUncredited += frameBytes;
     if (this.connectionUncredited >= this.options.windowBytes / 2) {
       this.write(windowUpdateFrame(0, this.connectionUncredited));
@@ -239,6 +254,47 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
   }
 
   // ---- internals ----
+
+  /**
+   * The memory the next socket read should fill (net's `onread` buffer function): inside a
+   * DATA payload whose reader offers its own memory (see DirectSink), that memory, so the
+   * kernel copies the payload to where it stays; otherwise `readBuffer`.
+   */
+  protected nextReadBuffer(readBuffer: Buffer): Uint8Array {
+    this.directRead = undefined;
+    if (this.isDestroyed) return readBuffer;
+    const remaining = this.reader.payloadRemaining;
+    if (remaining === 0) {
+      // Between frames of a large transfer: the frame header alone, so the payload after it
+      // can go straight into place.
+      return this.directStreaming && this.reader.atFrameStart ? readBuffer.subarray(0, FRAME_HEADER_BYTES) : readBuffer;
+    }
+    const stream = this.streams.get(this.reader.payloadStreamId);
+    if (!stream?.takesDirect || remaining < DIRECT_READ_BYTES_MIN) return readBuffer;
+    const target = stream.directTarget(remaining);
+    if (!target) return readBuffer.subarray(0, LAYOUT_READ_BYTES); // the start of a message: its layout first
+    if (target.length < DIRECT_READ_BYTES_MIN) return readBuffer;
+    this.directRead = { stream, target };
+    return target;
+  }
+
+  /** A socket read of `bytes` into `buffer`: a message's memory (see nextReadBuffer) or the read buffer, to parse. */
+  protected readInto(bytes: number, buffer: Uint8Array, readBuffer: Buffer): void {
+    const direct = this.directRead;
+    this.directRead = undefined;
+    if (!direct || buffer !== direct.target) {
+      this.receive(readBuffer.subarray(0, bytes));
+      return;
+    }
+    if (this.isDestroyed) return;
+    try {
+      this.dataFramePieces += bytes;
+      direct.stream.landedInPlace(bytes); // before the frame ends: its END_STREAM follows the data
+      this.reader.skipPayload(bytes);
+    } catch (error) {
+      this.protocolFailure(error);
+    }
+  }
 
   /** Feeds socket bytes to the frame reader; a protocol failure closes the connection. */
   protected receive(chunk: Buffer): void {

@@ -3,6 +3,7 @@
  * frame builders, and an incremental reader that hands DATA payloads on as they arrive,
  * without waiting for (or copying into) a whole frame.
  */
+import assert from 'node:assert/strict';
 
 export const FRAME_HEADER_BYTES = 9;
 /** The client connection preface (RFC 9113 3.4). */
@@ -105,6 +106,31 @@ export class FrameReader {
   private gathered: Buffer[] = [];
 
   constructor(private readonly handler: FrameHandler, private readonly frameBytesMax: number) {}
+
+  /** Bytes left of the unpadded DATA payload being read (0 between frames and in other frames). */
+  get payloadRemaining(): number {
+    return this.streaming && this.headerFilled === FRAME_HEADER_BYTES ? this.remaining : 0;
+  }
+
+  /** True between frames, before any byte of the next frame header. */
+  get atFrameStart(): boolean {
+    return this.headerFilled === 0;
+  }
+
+  /** The stream of that DATA payload. */
+  get payloadStreamId(): number {
+    return this.streamId;
+  }
+
+  /**
+   * `bytes` of the current DATA payload were read straight into their reader's memory: they
+   * are counted here, not passed to dataPiece(); the frame ends when its payload is complete.
+   */
+  skipPayload(bytes: number): void {
+    assert.ok(bytes > 0 && bytes <= this.payloadRemaining, 'skipPayload within the current DATA payload');
+    this.remaining -= bytes;
+    if (this.remaining === 0) this.finishFrame();
+  }
 
   push(chunk: Buffer): void {
     let offset = 0;

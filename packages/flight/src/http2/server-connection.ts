@@ -57,6 +57,16 @@ export class ServerConnection extends Http2Connection<ServerStream> {
     return this.lastStreamId;
   }
 
+  override nextReadBuffer(readBuffer: Buffer): Uint8Array {
+    return super.nextReadBuffer(readBuffer);
+  }
+
+  /** A read into the read buffer or straight into a message (see Http2Connection.nextReadBuffer). */
+  override readInto(bytes: number, buffer: Uint8Array, readBuffer: Buffer): void {
+    if (this.prefaceMatched < CONNECTION_PREFACE.length) this.receiveBytes(readBuffer.subarray(0, bytes));
+    else super.readInto(bytes, buffer, readBuffer);
+  }
+
   /** Bytes from the socket: checks the client preface, then feeds frames. */
   receiveBytes(chunk: Buffer): void {
     let bytes = chunk;
@@ -121,16 +131,19 @@ const READ_BUFFER_BYTES = 1024 * 1024;
  * the Socket constructor (stable since Node 12, used by cluster and child_process). When
  * either is missing, the caller reads the accepted socket the ordinary way.
  */
-function withReusedReadBuffer(accepted: net.Socket, receive: (chunk: Buffer) => void): net.Socket | undefined {
+function withReusedReadBuffer(accepted: net.Socket, reads: () => ServerConnection | undefined): net.Socket | undefined {
   const holder = accepted as unknown as { _handle?: object | null };
   const handle = holder._handle;
   if (typeof handle !== 'object' || handle === null) return undefined;
-  const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  const readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
   let socket: net.Socket;
   try {
     const options = {
       handle, readable: true, writable: true,
-      onread: { buffer, callback: (bytes: number) => { receive(buffer.subarray(0, bytes)); return true; } },
+      onread: {
+        buffer: () => reads()?.nextReadBuffer(readBuffer) ?? readBuffer,
+        callback: (bytes: number, buffer: Uint8Array) => { reads()?.readInto(bytes, buffer, readBuffer); return true; },
+      },
     };
     socket = new net.Socket(options as net.SocketConstructorOpts);
   } catch {
@@ -151,7 +164,7 @@ export class Http2Listener {
     onConnection: (connection: ServerConnection) => void = () => undefined, reuseReadBuffer = true) {
     this.server = net.createServer({ pauseOnConnect: true }, (accepted) => {
       const sink: { connection?: ServerConnection } = {};
-      const socket = reuseReadBuffer ? withReusedReadBuffer(accepted, (chunk) => sink.connection?.receiveBytes(chunk)) : undefined;
+      const socket = reuseReadBuffer ? withReusedReadBuffer(accepted, () => sink.connection) : undefined;
       const connection = socket ? new ServerConnection(socket, options, 'callback') : new ServerConnection(accepted, options);
       sink.connection = connection;
       this.connections.add(connection);

@@ -30,6 +30,18 @@ export interface StreamOwner {
   streamClosed(stream: Http2Stream): void;
 }
 
+/**
+ * Where a stream's reader wants DATA payload to land: its own memory (the message being
+ * assembled), so that the connection can have the socket read straight into it, with no copy
+ * through a read buffer.
+ */
+export interface DirectSink {
+  /** Memory for up to `max` next payload bytes, or undefined to take them as 'data' events. */
+  target(max: number): Uint8Array | undefined;
+  /** `bytes` landed at the start of the last target given. */
+  landed(bytes: number): void;
+}
+
 /** Header fields in wire order: pseudo-headers first, names lower-case, arrays expanded. */
 export function headerList(headers: OutgoingHttpHeaders, first: Array<[string, string]> = []): Array<[string, string]> {
   const pseudo: Array<[string, string]> = [...first];
@@ -59,6 +71,7 @@ export abstract class Http2Stream extends EventEmitter {
   private readonly held: Buffer[] = [];
   private endHeld = false;
   private isClosed = false;
+  private directSink: DirectSink | undefined;
 
   constructor(protected readonly owner: StreamOwner, private readonly queuedBytesHigh: number) {
     super();
@@ -121,6 +134,29 @@ export abstract class Http2Stream extends EventEmitter {
 
   isPaused(): boolean {
     return this.paused;
+  }
+
+  /** Lets the reader take payload into its own memory (undefined: 'data' events only). */
+  setDirectSink(sink: DirectSink | undefined): void {
+    this.directSink = sink;
+  }
+
+  /** True while payload could be read into the reader's memory: it offers some and takes data now. */
+  get takesDirect(): boolean {
+    return this.directSink !== undefined && !this.paused && this.held.length === 0 && !this.isClosed && !this.remoteEnded
+      && !this.endHeld;
+  }
+
+  /** Memory for up to `max` next payload bytes (see takesDirect); undefined until the reader knows where they go. */
+  directTarget(max: number): Uint8Array | undefined {
+    return this.takesDirect ? this.directSink?.target(max) : undefined;
+  }
+
+  /** `bytes` of payload were read into the last directTarget(). */
+  landedInPlace(bytes: number): void {
+    if (this.isClosed) return; // the call is gone; what landed was its own memory
+    this.owner.consumed(this, bytes);
+    this.directSink?.landed(bytes);
   }
 
   // ---- called by the connection ----
@@ -243,6 +279,7 @@ export abstract class Http2Stream extends EventEmitter {
   protected finish(): void {
     if (this.isClosed) return;
     this.isClosed = true;
+    this.directSink = undefined;
     this.held.length = 0;
     this.output.length = 0;
     this.queuedBytes = 0;

@@ -90,6 +90,24 @@ export class GrpcMessageReader {
     return out;
   }
 
+  /**
+   * Memory for up to `max` next bytes of the message being assembled (its body, once laid
+   * out), for a caller that reads them there itself; undefined when the next bytes must come
+   * through push().
+   */
+  directTarget(max: number): Uint8Array | undefined {
+    if (!this.target || this.compressed) return undefined;
+    const left = this.messageLength - this.targetFilled;
+    return left > 0 ? this.target.subarray(this.targetFilled, this.targetFilled + Math.min(left, max)) : undefined;
+  }
+
+  /** `bytes` were written into the last directTarget(); returns the message they completed, if any. */
+  landed(bytes: number): Uint8Array[] {
+    this.targetFilled += bytes;
+    if (this.targetFilled > this.messageLength) throw new FlightError(GrpcStatus.INTERNAL, 'direct read past the end of a message');
+    return this.targetFilled === this.messageLength ? [this.finishMessage()] : [];
+  }
+
   /** True when the stream ended between messages. */
   get idle(): boolean {
     return this.prefixFilled === 0;
@@ -127,12 +145,22 @@ export class GrpcMessageReader {
     }
     this.pending.push(this.options.transientChunks ? Buffer.from(bytes) : bytes);
     this.pendingBytes += bytes.length;
-    if (this.pendingBytes >= Math.min(LAYOUT_PROBE_BYTES, this.messageLength)) this.placeBody();
+    // Placed as soon as the body's offset is known (the rest may then be read straight into
+    // place, see directTarget), or once the probe length shows there is no body field.
+    if (this.pendingBytes >= Math.min(LAYOUT_PROBE_BYTES, this.messageLength) || flightDataBodyOffset(this.pendingHead()) >= 0) {
+      this.placeBody();
+    }
+  }
+
+  /** The bytes of the message received so far, while its layout is unknown. */
+  private pendingHead(): Buffer {
+    if (this.pending.length > 1) this.pending = [Buffer.concat(this.pending)];
+    return this.pending[0];
   }
 
   /** Chooses the start padding that puts the body on an 8-byte boundary, then copies in. */
   private placeBody(): void {
-    const head = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending);
+    const head = this.pendingHead();
     const bodyOffset = flightDataBodyOffset(head);
     const pad = bodyOffset < 0 ? 0 : (8 - (bodyOffset % 8)) % 8;
     this.allocate(pad);

@@ -15,7 +15,7 @@ import {
 } from '../dispatch.ts';
 import type { FlightData } from '../protocol.ts';
 import { Http2Listener } from '../http2/server-connection.ts';
-import type { PeerSocket } from '../http2/stream.ts';
+import type { DirectSink, PeerSocket } from '../http2/stream.ts';
 import { GrpcMessageReader, encodeGrpcMessage, messagePrefix, parseGrpcTimeout } from './grpc-framing.ts';
 import type { TransportOptions, TransportServer } from './transport.ts';
 import { drained } from './drain.ts';
@@ -33,6 +33,8 @@ interface ServerCallStream extends EventEmitter {
   readonly closed: boolean;
   readonly readableEnded: boolean;
   readonly session?: { readonly socket: PeerSocket } | undefined;
+  /** Offered by our own streams: request payload read straight into the message being assembled. */
+  setDirectSink?(sink: DirectSink | undefined): void;
 }
 
 /** What shutdown needs of a listening server and of a connection. */
@@ -272,16 +274,18 @@ export class Http2Transport implements TransportServer {
     let ended = false;
     let wake: (() => void) | undefined;
     const notify = () => { const resume = wake; wake = undefined; resume?.(); };
-    const onData = (chunk: Buffer) => {
+    const take = (messages: () => Uint8Array[]) => {
       try {
-        for (const message of reader.push(chunk)) queue.push(this.decode(shape, message));
+        for (const message of messages()) queue.push(this.decode(shape, message));
       } catch (error) {
         failure ??= error;
       }
       if (queue.length >= QUEUED_MESSAGES_MAX || failure !== undefined) stream.pause();
       notify();
     };
+    const onData = (chunk: Buffer) => take(() => reader.push(chunk));
     const onEnd = () => { ended = true; notify(); };
+    stream.setDirectSink?.({ target: (max) => (failure === undefined ? reader.directTarget(max) : undefined), landed: (bytes) => take(() => reader.landed(bytes)) });
     stream.on('data', onData);
     stream.once('end', onEnd);
     stream.once('close', onEnd);
@@ -302,6 +306,7 @@ export class Http2Transport implements TransportServer {
         await new Promise<void>((resolve) => { wake = resolve; });
       }
     } finally {
+      stream.setDirectSink?.(undefined);
       stream.off('data', onData);
       stream.off('end', onEnd);
       stream.off('close', onEnd);
