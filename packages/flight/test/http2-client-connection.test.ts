@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import http2 from 'node:http2';
 import net from 'node:net';
+import { limit, pattern, sha256, until } from './http2-helpers.ts';
 import { encodeHeaders } from '../src/http2/hpack.ts';
 import { ClientConnection } from '../src/http2/client-connection.ts';
 import type { ClientStream } from '../src/http2/stream.ts';
@@ -17,26 +18,7 @@ import {
 } from '../src/http2/frames.ts';
 
 const MiB = 1024 * 1024;
-/** Every test ends well within this, or fails instead of hanging the run. */
-const limit = { timeout: 5_000 };
 const POST = { ':method': 'POST', ':path': '/x', 'content-type': 'application/grpc', te: 'trailers' };
-
-/** Deterministic bytes: `offset + i` mod 251 (a prime, so no chunk or frame size lines up with it). */
-function pattern(length: number, offset = 0): Buffer {
-  const period = Buffer.from(Array.from({ length: 251 }, (_, i) => (i + offset) % 251));
-  return Buffer.alloc(length).fill(period);
-}
-
-function sha256(...chunks: Uint8Array[]): string {
-  const hash = createHash('sha256');
-  for (const chunk of chunks) hash.update(chunk);
-  return hash.digest('hex');
-}
-
-/** Resolves once `condition()` holds (checked every few ms; the test's timeout bounds the wait). */
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5));
-}
 
 // ---- servers, cleaned up after each describe block ----
 

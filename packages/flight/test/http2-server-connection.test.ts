@@ -12,6 +12,7 @@ import { once } from 'node:events';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { setImmediate as nextImmediate, setTimeout as sleep } from 'node:timers/promises';
+import { limit, pattern, sha256, until } from './http2-helpers.ts';
 import { encodeHeaders } from '../src/http2/hpack.ts';
 import { Http2Listener, type ServerConnection, type ServerConnectionOptions } from '../src/http2/server-connection.ts';
 import type { ServerStream } from '../src/http2/stream.ts';
@@ -22,31 +23,8 @@ import {
 import { FlightServer } from '../src/index.ts';
 
 const MiB = 1024 * 1024;
-/** Every test ends well within this, or fails instead of hanging the run. */
-const limit = { timeout: 5_000 };
 const OPTIONS: ServerConnectionOptions = { windowBytes: MiB, frameBytesMax: MiB, streamQueuedBytesHigh: 256 * 1024, streamsMax: 100 };
 const POST = { ':method': 'POST', ':path': '/x', 'content-type': 'application/octet-stream' };
-
-/** Deterministic bytes: `offset + i` mod 251 (a prime, so no chunk or frame size lines up with it). */
-function pattern(length: number, offset = 0): Buffer {
-  const period = Buffer.from(Array.from({ length: 251 }, (_, i) => (i + offset) % 251));
-  return Buffer.alloc(length).fill(period);
-}
-
-function sha256(...chunks: Uint8Array[]): string {
-  const hash = createHash('sha256');
-  for (const chunk of chunks) hash.update(chunk);
-  return hash.digest('hex');
-}
-
-/** Resolves once `condition()` holds (checked every few ms); gives up with the test's timeout, so no poll outlives it. */
-async function until(condition: () => boolean): Promise<void> {
-  const deadline = performance.now() + limit.timeout;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error('gave up waiting');
-    await sleep(5);
-  }
-}
 
 /** Event names with repeats collapsed: ['data', 'data', 'end'] -> ['data', 'end']. */
 const collapsed = (events: string[]) => events.filter((event, i) => event !== events[i - 1]);
