@@ -82,6 +82,7 @@ export class LongbowServer {
     this.flight = new FlightServer(service, {
       messageBytesMax: config.grpcMessageBytesMax,
       flowControlWindowBytes: config.grpcWindowBytes,
+      transport: config.grpcTransport,
       beforeCall: (call) => service.authenticate(call),
       onError: (error, call) => logger.error({ err: error, method: call.method, peer: call.peer }, 'Unexpected error in call'),
       onCallEnd: (outcome) => {

@@ -27,6 +27,7 @@ export interface Config {
   hnswEfConstruction: number;
   hnswEfSearch: number;
   vectorIndex: 'hnsw' | 'exact';
+  grpcTransport: 'http2' | 'node-http2' | 'grpc-js';
 }
 
 const duration = (what: string) => z.string().transform((text, context) => {
@@ -79,6 +80,7 @@ export const SETTINGS = {
   hnswM: { variable: 'LONGBOW_HNSW_M', defaultValue: '16', schema: positiveInteger(256), description: 'HNSW graph degree (links per node); higher: better recall, more memory, slower build.' },
   hnswEfConstruction: { variable: 'LONGBOW_HNSW_EF_CONSTRUCTION', defaultValue: '128', schema: positiveInteger(4096), description: 'HNSW candidate list size while building; higher: better graph, slower build.' },
   vectorIndex: { variable: 'LONGBOW_VECTOR_INDEX', defaultValue: 'hnsw', schema: z.enum(['hnsw', 'exact']), description: '`hnsw`: a dataset with more than 8 MiB of vectors gets an HNSW graph, built in the background. `exact`: no graphs; every search scans the vectors exactly (no background CPU, slower searches of large datasets).' },
+  grpcTransport: { variable: 'LONGBOW_GRPC_TRANSPORT', defaultValue: 'http2', schema: z.enum(['http2', 'node-http2', 'grpc-js']), description: 'The gRPC transport of both ports. `http2`: Longbow\'s own HTTP/2 (fastest for large batches). `node-http2`: Node\'s `node:http2`. `grpc-js`: @grpc/grpc-js. The last two are there as fallbacks; all three serve the same protocol.' },
   hnswEfSearch: { variable: 'LONGBOW_HNSW_EF_SEARCH', defaultValue: '64', schema: positiveInteger(4096), description: 'HNSW candidate list size per query (a search may override it with `ef`); higher: better recall, slower search.' },
 } as const satisfies Record<keyof Config, Setting>;
 
