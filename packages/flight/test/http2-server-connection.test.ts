@@ -17,7 +17,7 @@ import { encodeHeaders } from '../src/http2/hpack.ts';
 import { Http2Listener, type ServerConnection, type ServerConnectionOptions } from '../src/http2/server-connection.ts';
 import type { ServerStream } from '../src/http2/stream.ts';
 import {
-  CONNECTION_PREFACE, FrameFlag, FrameReader, FrameType, Http2ErrorCode, frame, frameHeader, rstStreamFrame,
+  CONNECTION_PREFACE, FrameFlag, FrameReader, FrameType, Http2ErrorCode, Setting, frame, frameHeader, rstStreamFrame,
   settingsFrame, windowUpdateFrame,
 } from '../src/http2/frames.ts';
 import { FlightServer } from '../src/index.ts';
@@ -288,6 +288,14 @@ for (const reuseReadBuffer of [true, false]) {
         assert.equal(ack.streamId, 0);
       });
 
+      test('an accept error (EMFILE) while listening does not throw; the listener goes on serving', limit, async () => {
+        const { port, listener } = await serve(reuseReadBuffer, answer('served'));
+        const server = (listener as unknown as { server: net.Server }).server;
+        server.emit('error', Object.assign(new Error('accept EMFILE'), { code: 'EMFILE', syscall: 'accept' }));
+        const request = h2connect(port).request(POST, { endStream: true });
+        assert.equal((await reply(request)).body.toString(), 'served');
+      });
+
       test('a preface that arrives in pieces is accepted', limit, async () => {
         const { port } = await serve(reuseReadBuffer, answer('unused'));
         const client = await RawClient.open(port, false);
@@ -323,6 +331,14 @@ for (const reuseReadBuffer of [true, false]) {
         ['a PING with 7 bytes', frame(FrameType.PING, 0, 0, Buffer.alloc(7)), Http2ErrorCode.FRAME_SIZE_ERROR],
         ['a frame over MAX_FRAME_SIZE', frameHeader(MiB + 1, FrameType.DATA, 0, 1), Http2ErrorCode.FRAME_SIZE_ERROR],
         ['a connection WINDOW_UPDATE of 0', windowUpdateFrame(0, 0), Http2ErrorCode.PROTOCOL_ERROR],
+        ['1.2 MiB of DATA on a paused stream with a 1 MiB window', Buffer.concat([
+          frame(FrameType.DATA, 0, 1, Buffer.alloc(600 * 1024)), frame(FrameType.DATA, 0, 1, Buffer.alloc(600 * 1024)),
+        ]), Http2ErrorCode.FLOW_CONTROL_ERROR],
+        ['a header block continued by 30,000 empty CONTINUATION frames', Buffer.concat([
+          frame(FrameType.HEADERS, 0, 3, Buffer.from([0x82])), ...Array.from({ length: 30_000 }, () => frame(FrameType.CONTINUATION, 0, 3)),
+        ]), Http2ErrorCode.PROTOCOL_ERROR],
+        ['a header block repeating one field 40,000 times', frame(FrameType.HEADERS, FrameFlag.END_HEADERS, 3, Buffer.alloc(40_000, 0x82)),
+          Http2ErrorCode.ENHANCE_YOUR_CALM],
       ];
       for (const [what, bytes, code] of malformed) {
         test(`${what} gets GOAWAY(1, ${code}), fails the open stream and closes that connection only`, limit, async () => {
@@ -419,6 +435,73 @@ for (const reuseReadBuffer of [true, false]) {
         await Promise.all([client.closed, closed, listenerClosing]);
         assert.equal(connection.destroyed, true);
         assert.equal(listener.connections.size, 0);
+      });
+
+      test('a client that sends PINGs but reads nothing is cut off (GOAWAY, ENHANCE_YOUR_CALM); others are served', limit, async () => {
+        const { port, connections } = await serve(reuseReadBuffer, answer('served'));
+        const client = await RawClient.open(port);
+        client.socket.pause();
+        const pings = Buffer.concat(Array.from({ length: 10_000 }, () => frame(FrameType.PING, 0, 0, Buffer.alloc(8))));
+        for (let i = 0; i < 100 && !connections[0]?.destroyed; i++) {
+          client.send(pings);
+          await nextImmediate();
+        }
+        await until(() => connections[0].destroyed);
+        const request = h2connect(port).request(POST, { endStream: true });
+        assert.equal((await reply(request)).body.toString(), 'served');
+      });
+
+      test('SETTINGS frames repeating INITIAL_WINDOW_SIZE 170,000 times each, with 1,000 streams open, are handled promptly', limit, async () => {
+        const held: ServerStream[] = [];
+        const { port } = await serve(reuseReadBuffer, (stream) => { held.push(stream); }, { streamsMax: 1000 });
+        const client = await RawClient.open(port);
+        client.send(...Array.from({ length: 1000 }, (_, i) => RawClient.headers(2 * i + 1, true)));
+        await until(() => held.length === 1000);
+        const entries = Array.from({ length: Math.floor(MiB / 6) }, (_, i) => [Setting.INITIAL_WINDOW_SIZE, i % 2 === 0 ? MiB : 65_535] as const);
+        const settings = settingsFrame(entries);
+        const started = performance.now();
+        client.send(...Array.from({ length: 10 }, () => settings), frame(FrameType.PING, 0, 0, Buffer.from('settled!')));
+        await client.next(FrameType.PING, 0, FrameFlag.ACK);
+        const took = performance.now() - started;
+        assert.ok(took < 1000, `10 SETTINGS frames took ${Math.round(took)} ms`);
+      });
+
+      for (const late of [false, true]) {
+        test(`DATA after the request's END_STREAM is not handed to ${late ? 'a late' : 'the'} reader`, limit, async () => {
+          const { port } = await serve(reuseReadBuffer, async (stream) => {
+            if (late) await sleep(50);
+            const chunks: Buffer[] = [];
+            stream.on('data', (chunk: Buffer) => chunks.push(Buffer.from(chunk)));
+            stream.on('end', () => setTimeout(() => {
+              stream.respond({ ':status': 200 });
+              stream.write(Buffer.concat([Buffer.from('got:'), ...chunks]));
+              stream.end();
+            }, 20));
+          });
+          const client = await RawClient.open(port);
+          client.send(RawClient.headers(1, false), frame(FrameType.DATA, FrameFlag.END_STREAM, 1, Buffer.from('request')),
+            frame(FrameType.DATA, 0, 1, Buffer.from('+smuggled')));
+          assert.equal(await client.body(1), 'got:request');
+        });
+      }
+
+      test('destroy() after close() ends the socket even when the client reads nothing', limit, async () => {
+        let held: ServerStream | undefined;
+        const { port, connections } = await serve(reuseReadBuffer, (stream) => {
+          held = stream;
+          stream.on('data', () => undefined);
+        });
+        const client = await RawClient.open(port);
+        client.socket.pause();
+        client.send(settingsFrame([[Setting.INITIAL_WINDOW_SIZE, 64 * MiB]]), RawClient.headers(1, true));
+        await until(() => held !== undefined);
+        held!.respond({ ':status': 200 });
+        held!.write(pattern(32 * MiB));
+        await until(() => connections[0].remoteSocket.writableLength > 0);
+        connections[0].close();
+        held!.close();
+        connections[0].destroy();
+        assert.equal(connections[0].remoteSocket.destroyed, true);
       });
 
       const resets: Array<[string, number, string[]]> = [

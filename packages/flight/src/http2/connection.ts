@@ -37,8 +37,12 @@ const DIRECT_READ_BYTES_MIN = 16 * 1024;
 const LAYOUT_READ_BYTES = 4096;
 /** Bytes waiting in the socket above which sending pauses until it drains. */
 const SOCKET_QUEUED_BYTES_MAX = 4 * 1024 * 1024;
-/** Largest header block accepted (all HEADERS and CONTINUATION fragments of one block). */
+/** Largest header block accepted (all HEADERS and CONTINUATION fragments of one block, with their frame headers). */
 const HEADER_BLOCK_BYTES_MAX = 256 * 1024;
+/** Largest decoded header list accepted (RFC 9113 6.5.2 size: name and value octets + 32 per field). */
+const HEADER_LIST_BYTES_MAX = 1024 * 1024;
+/** Answers (PING and SETTINGS ACKs, refusals) queued behind output the peer does not read, before it is cut off. */
+const ANSWERS_QUEUED_MAX = 10_000;
 
 export interface Http2ConnectionOptions {
   /** Receive window of each stream and of the connection, in bytes. */
@@ -61,7 +65,8 @@ function incomingHeaders(list: ReadonlyArray<[string, string]>): IncomingHttpHea
   for (const [name, value] of list) {
     const previous = headers[name];
     if (previous === undefined) headers[name] = value;
-    else headers[name] = Array.isArray(previous) ? [...previous, value] : [previous, value];
+    else if (Array.isArray(previous)) previous.push(value);
+    else headers[name] = [previous, value];
   }
   return headers as IncomingHttpHeaders;
 }
@@ -97,6 +102,10 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
   private directStreaming = false;
   private socketError: Error | undefined;
   private pumping = false;
+  /** Received DATA bytes each open stream may still take: its window as we advertised it. */
+  private readonly receiveWindows = new Map<number, number>();
+  /** Answers written since the socket last had nothing queued (see writeAnswer). */
+  private answersQueued = 0;
 
   constructor(protected readonly socket: Socket, protected readonly options: Http2ConnectionOptions) {
     super();
@@ -104,6 +113,7 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
     socket.setNoDelay(true);
     socket.on('drain', () => {
       this.socketCongested = false;
+      this.answersQueued = 0;
       this.pump();
     });
     socket.on('error', (error) => { this.socketError ??= error; });
@@ -116,7 +126,10 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
 
   /** Closes at once; every open stream fails with `error`. */
   destroy(error: Error = new Error('the connection closed')): void {
-    if (this.isDestroyed) return;
+    if (this.isDestroyed) {
+      this.socket.destroy(); // after a graceful end whose output the peer never read
+      return;
+    }
     this.isDestroyed = true;
     const streams = [...this.streams.values(), ...this.pendingStreams()];
     this.streams.clear();
@@ -153,6 +166,7 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
     const total = (this.uncredited.get(stream.id) ?? 0) + bytes;
     if (total >= this.options.windowBytes / 2) {
       this.uncredited.set(stream.id, 0);
+      this.receiveWindows.set(stream.id, (this.receiveWindows.get(stream.id) ?? 0) + total);
       this.write(windowUpdateFrame(stream.id, total));
     } else this.uncredited.set(stream.id, total);
   }
@@ -180,6 +194,7 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
   streamClosed(stream: Http2Stream): void {
     if (this.streams.get(stream.id) === stream) this.streams.delete(stream.id);
     this.uncredited.delete(stream.id);
+    this.receiveWindows.delete(stream.id);
     this.sending.delete(stream as S);
     this.afterStreamClosed();
   }
@@ -189,6 +204,13 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
   dataStart(streamId: number, frameBytes: number): void {
     if (streamId === 0) throw new Http2ProtocolError(Http2ErrorCode.PROTOCOL_ERROR, 'DATA frame on stream 0');
     if (this.headerBlock) throw new Http2ProtocolError(Http2ErrorCode.PROTOCOL_ERROR, 'header block interrupted by DATA');
+    const window = this.receiveWindows.get(streamId);
+    if (window !== undefined && this.streams.has(streamId)) {
+      if (frameBytes > window) {
+        throw new Http2ProtocolError(Http2ErrorCode.FLOW_CONTROL_ERROR, `DATA of ${frameBytes} bytes exceeds stream ${streamId}'s window of ${window}`);
+      }
+      this.receiveWindows.set(streamId, window - frameBytes);
+    }
     this.dataFrameBytes = frameBytes;
     this.dataFramePieces = 0;
     this.directStreaming = frameBytes >= DIRECT_READ_BYTES_MIN && this.streams.get(streamId)?.takesDirect === true;
@@ -232,7 +254,7 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
       case FrameType.SETTINGS: this.receiveSettings(flags, streamId, payload); break;
       case FrameType.PING:
         if (payload.length !== 8) throw new Http2ProtocolError(Http2ErrorCode.FRAME_SIZE_ERROR, 'PING payload is not 8 bytes');
-        if (!(flags & FrameFlag.ACK)) this.write(frame(FrameType.PING, FrameFlag.ACK, 0, payload));
+        if (!(flags & FrameFlag.ACK)) this.writeAnswer(frame(FrameType.PING, FrameFlag.ACK, 0, payload));
         break;
       case FrameType.WINDOW_UPDATE: this.receiveWindowUpdate(streamId, payload); break;
       case FrameType.RST_STREAM: {
@@ -321,6 +343,8 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
   /** Registers an open stream with the peer's initial window. */
   protected openStream(stream: S): void {
     stream.sendWindow = this.peerInitialWindow;
+    // Until our SETTINGS arrive the peer may use the default window, if that is larger.
+    this.receiveWindows.set(stream.id, Math.max(this.options.windowBytes, DEFAULT_WINDOW_BYTES));
     this.streams.set(stream.id, stream);
   }
 
@@ -328,15 +352,20 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
     const block = this.headerBlock!;
     const fragment = headerBlockFragment(type, flags, payload);
     block.fragments.push(fragment);
-    block.bytes += fragment.length;
+    block.bytes += FRAME_HEADER_BYTES + fragment.length; // empty CONTINUATION frames count too
     if (block.bytes > HEADER_BLOCK_BYTES_MAX) {
       throw new Http2ProtocolError(Http2ErrorCode.PROTOCOL_ERROR, `header block over ${HEADER_BLOCK_BYTES_MAX} bytes`);
     }
     if (!(flags & FrameFlag.END_HEADERS)) return;
     this.headerBlock = undefined;
     // Every block is decoded, even for a stream already gone: the HPACK table is the connection's.
-    const headers = incomingHeaders(this.decoder.decode(Buffer.concat(block.fragments)));
-    this.receiveHeaderBlock(block.streamId, headers, block.endStream);
+    const list = this.decoder.decode(Buffer.concat(block.fragments));
+    let listBytes = 0;
+    for (const [name, value] of list) listBytes += name.length + value.length + 32;
+    if (listBytes > HEADER_LIST_BYTES_MAX) {
+      throw new Http2ProtocolError(Http2ErrorCode.ENHANCE_YOUR_CALM, `header list of ${listBytes} bytes exceeds ${HEADER_LIST_BYTES_MAX}`);
+    }
+    this.receiveHeaderBlock(block.streamId, incomingHeaders(list), block.endStream);
   }
 
   private receiveSettings(flags: number, streamId: number, payload: Buffer): void {
@@ -347,14 +376,13 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
       this.peerSettingsSeen = true;
       this.peerStreamsMax = Number.POSITIVE_INFINITY; // unless these SETTINGS limit it
     }
+    const initialWindow = this.peerInitialWindow;
     for (let offset = 0; offset < payload.length; offset += 6) {
       const id = payload.readUInt16BE(offset);
       const value = payload.readUInt32BE(offset + 2);
       if (id === Setting.INITIAL_WINDOW_SIZE) {
         if (value > WINDOW_BYTES_LIMIT) throw new Http2ProtocolError(Http2ErrorCode.FLOW_CONTROL_ERROR, 'initial window above 2^31-1');
-        const delta = value - this.peerInitialWindow;
-        this.peerInitialWindow = value;
-        for (const stream of this.streams.values()) stream.sendWindow += delta;
+        this.peerInitialWindow = value; // applied to the streams once, below: a frame may repeat it many times
       } else if (id === Setting.MAX_FRAME_SIZE) {
         if (value < DEFAULT_FRAME_BYTES_MAX || value > 16_777_215) {
           throw new Http2ProtocolError(Http2ErrorCode.PROTOCOL_ERROR, `bad MAX_FRAME_SIZE ${value}`);
@@ -364,7 +392,9 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
         this.peerStreamsMax = value;
       }
     }
-    this.write(frame(FrameType.SETTINGS, FrameFlag.ACK, 0));
+    const delta = this.peerInitialWindow - initialWindow;
+    if (delta !== 0) for (const stream of this.streams.values()) stream.sendWindow += delta;
+    this.writeAnswer(frame(FrameType.SETTINGS, FrameFlag.ACK, 0));
     this.afterSettings();
     this.pump();
   }
@@ -432,6 +462,18 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
       stream.localEndSent();
     }
     return true;
+  }
+
+  /**
+   * Writes a frame the peer's frame asked for. A peer that keeps asking while it reads nothing
+   * (PING or SETTINGS floods) would queue answers without bound: past ANSWERS_QUEUED_MAX it is cut off.
+   */
+  protected writeAnswer(bytes: Uint8Array): void {
+    if (this.socket.writableLength === 0) this.answersQueued = 0;
+    else if (++this.answersQueued > ANSWERS_QUEUED_MAX) {
+      throw new Http2ProtocolError(Http2ErrorCode.ENHANCE_YOUR_CALM, 'the peer asks for answers it does not read');
+    }
+    this.write(bytes);
   }
 
   protected write(bytes: Uint8Array): void {

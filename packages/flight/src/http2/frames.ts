@@ -29,7 +29,7 @@ export const Setting = {
 
 export const Http2ErrorCode = {
   NO_ERROR: 0, PROTOCOL_ERROR: 1, INTERNAL_ERROR: 2, FLOW_CONTROL_ERROR: 3, STREAM_CLOSED: 5, FRAME_SIZE_ERROR: 6,
-  REFUSED_STREAM: 7, CANCEL: 8, COMPRESSION_ERROR: 9,
+  REFUSED_STREAM: 7, CANCEL: 8, COMPRESSION_ERROR: 9, ENHANCE_YOUR_CALM: 11,
 } as const;
 
 /** A connection-level protocol failure: the connection is closed with GOAWAY(code). */

@@ -92,7 +92,7 @@ export class ServerConnection extends Http2Connection<ServerStream> {
     if (streamId <= this.lastStreamId) return; // trailers of a stream already closed here
     this.lastStreamId = streamId;
     if (this.closing || this.goingAway || this.streams.size >= this.serverOptions.streamsMax) {
-      this.write(rstStreamFrame(streamId, Http2ErrorCode.REFUSED_STREAM));
+      this.writeAnswer(rstStreamFrame(streamId, Http2ErrorCode.REFUSED_STREAM));
       return;
     }
     const stream = new ServerStream(this, this.options.streamQueuedBytesHigh, { socket: this.socket });
@@ -172,6 +172,9 @@ export class Http2Listener {
       connection.on('close', () => this.connections.delete(connection));
       onConnection(connection);
     });
+    // Accept failures (EMFILE under a connection flood) are emitted as 'error' while listening:
+    // without a listener they would throw out of the event loop. The server keeps listening.
+    this.server.on('error', () => undefined);
   }
 
   listen(port: number, host: string): Promise<number> {

@@ -225,7 +225,7 @@ export abstract class Http2Stream extends EventEmitter {
   abstract receiveHeaders(headers: IncomingHttpHeaders, endStream: boolean): void;
 
   receiveData(piece: Buffer): void {
-    if (this.isClosed) return;
+    if (this.isClosed || this.remoteEnded || this.endHeld) return; // DATA after END_STREAM is not the peer's to send
     if (this.paused) this.held.push(Buffer.from(piece)); // the piece's memory is the connection's next read
     else this.deliver(piece);
   }
