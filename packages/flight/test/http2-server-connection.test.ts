@@ -275,6 +275,37 @@ for (const reuseReadBuffer of [true, false]) {
           assert.deepEqual(collapsed(events), text === '' ? ['end'] : ['data', 'end']);
         });
       }
+      test('paused streams together hold about two windows: the connection window is not credited past that', limit, async () => {
+        const waiting: ServerStream[] = [];
+        const { port, connections } = await serve(reuseReadBuffer, (stream) => { waiting.push(stream); }); // nobody reads yet
+        const session = h2connect(port);
+        const streams = 6;
+        const data = pattern(MiB - 1024, 3); // each within its stream's 1 MiB window
+        const outcomes = Array.from({ length: streams }, () => {
+          const request = session.request(POST);
+          const outcome = reply(request);
+          request.end(data);
+          return outcome;
+        });
+        await until(() => waiting.length === streams);
+        await sleep(300);
+        const held = connections[0].remoteSocket.bytesRead;
+        assert.ok(held > 2 * MiB, `only ${held} bytes arrived: the test does not reach the limit`);
+        assert.ok(held < 3.6 * MiB, `${held} bytes arrived for ${streams} paused streams with 1 MiB windows (limit about 2 windows)`);
+        for (const stream of waiting) {
+          let bytes = 0;
+          stream.on('data', (chunk: Buffer) => { bytes += chunk.length; });
+          stream.on('end', () => {
+            stream.respond({ ':status': 200 });
+            stream.write(Buffer.from(String(bytes)));
+            stream.end();
+          });
+        }
+        for (const { body, error } of await Promise.all(outcomes)) {
+          assert.equal(error, undefined);
+          assert.equal(body.toString(), String(data.length));
+        }
+      });
     });
 
     describe('with raw clients', () => {

@@ -104,9 +104,7 @@ export class ClientConnection extends Http2Connection<ClientStream> {
     for (let index = this.waiting.length - 1; index >= 0; index--) if (this.waiting[index].closed) this.waiting.splice(index, 1);
     this.startWaiting();
     if ((this.closing || this.goingAway) && this.streams.size === 0 && this.waiting.length === 0 && !this.isDestroyed) {
-      this.isDestroyed = true;
-      this.socket.end(() => this.socket.destroy()); // what is queued (a last RST_STREAM) still goes out
-      process.nextTick(() => this.emit('close'));
+      this.endGracefully();
     }
   }
 

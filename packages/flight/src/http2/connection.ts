@@ -41,6 +41,15 @@ const SOCKET_QUEUED_BYTES_MAX = 4 * 1024 * 1024;
 const HEADER_BLOCK_BYTES_MAX = 256 * 1024;
 /** Largest decoded header list accepted (RFC 9113 6.5.2 size: name and value octets + 32 per field). */
 const HEADER_LIST_BYTES_MAX = 1024 * 1024;
+/**
+ * Received bytes all streams of a connection may hold for paused readers, as a multiple of the
+ * window: past it the connection's window is no longer credited, so the peer stops sending
+ * until readers take what is held. One paused stream holds at most one window; without this,
+ * a peer could fill every allowed stream (1,000 x the window) while their readers wait.
+ */
+const HELD_WINDOWS_MAX = 2;
+/** How long a graceful end waits for the peer to take what is queued before the socket is destroyed. */
+const GRACEFUL_END_MS = 10_000;
 /** Answers (PING and SETTINGS ACKs, refusals) queued behind output the peer does not read, before it is cut off. */
 const ANSWERS_QUEUED_MAX = 10_000;
 
@@ -106,6 +115,9 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
   private readonly receiveWindows = new Map<number, number>();
   /** Answers written since the socket last had nothing queued (see writeAnswer). */
   private answersQueued = 0;
+  /** Received bytes held by streams for paused readers. */
+  private heldBytes = 0;
+  private closeEmitted = false;
 
   constructor(protected readonly socket: Socket, protected readonly options: Http2ConnectionOptions) {
     super();
@@ -117,7 +129,10 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
       this.pump();
     });
     socket.on('error', (error) => { this.socketError ??= error; });
-    socket.on('close', () => this.destroy(this.socketError ?? new Error('the connection closed')));
+    socket.on('close', () => {
+      if (this.isDestroyed) this.emitClose(); // the end of a graceful close
+      else this.destroy(this.socketError ?? new Error('the connection closed'));
+    });
   }
 
   get destroyed(): boolean {
@@ -136,7 +151,7 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
     this.sending.clear();
     for (const stream of streams) stream.fail(error);
     this.socket.destroy();
-    process.nextTick(() => this.emit('close'));
+    process.nextTick(() => this.emitClose());
   }
 
   // ---- what the roles provide ----
@@ -153,7 +168,27 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
   /** The peer's SETTINGS were applied. */
   protected afterSettings(): void {}
 
+  /** Ends the socket after what is queued (a last RST_STREAM or GOAWAY); 'close' follows when it is closed. */
+  protected endGracefully(): void {
+    this.isDestroyed = true;
+    this.sending.clear();
+    this.socket.end();
+    // A peer that reads nothing would keep the socket (and what is queued) forever.
+    setTimeout(() => this.socket.destroy(), GRACEFUL_END_MS).unref();
+  }
+
+  private emitClose(): void {
+    if (this.closeEmitted) return;
+    this.closeEmitted = true;
+    this.emit('close');
+  }
+
   // ---- StreamOwner ----
+
+  heldChanged(bytes: number): void {
+    this.heldBytes += bytes;
+    if (bytes < 0) this.creditConnection(0);
+  }
 
   wantsToSend(stream: Http2Stream): void {
     if (stream.id === 0 || this.isDestroyed || !this.streams.has(stream.id)) return;
@@ -214,11 +249,20 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
     this.dataFrameBytes = frameBytes;
     this.dataFramePieces = 0;
     this.directStreaming = frameBytes >= DIRECT_READ_BYTES_MIN && this.streams.get(streamId)?.takesDirect === true;
-    this.connectionUncredited += frameBytes;
-    if (this.connectionUncredited >= this.options.windowBytes / 2) {
-      this.write(windowUpdateFrame(0, this.connectionUncredited));
-      this.connectionUncredited = 0;
-    }
+    this.creditConnection(frameBytes);
+  }
+
+  /**
+   * Counts received bytes toward the connection's window and credits it back once half is
+   * used, unless streams hold more than HELD_WINDOWS_MAX windows for paused readers (then the
+   * credit waits until they take some).
+   */
+  private creditConnection(bytes: number): void {
+    this.connectionUncredited += bytes;
+    if (this.connectionUncredited < this.options.windowBytes / 2) return;
+    if (this.heldBytes > HELD_WINDOWS_MAX * this.options.windowBytes || this.isDestroyed) return;
+    this.write(windowUpdateFrame(0, this.connectionUncredited));
+    this.connectionUncredited = 0;
   }
 
   dataPiece(streamId: number, piece: Buffer): void {

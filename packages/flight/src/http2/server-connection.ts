@@ -109,14 +109,12 @@ export class ServerConnection extends Http2Connection<ServerStream> {
 
   protected afterStreamClosed(): void {
     if ((this.closing || this.goingAway) && this.streams.size === 0 && !this.isDestroyed) {
-      this.isDestroyed = true;
-      this.socket.end(() => this.socket.destroy());
-      process.nextTick(() => this.emit('close'));
+      this.endGracefully();
     }
   }
 }
 
-/** The read buffer of a connection whose reads land in one reused buffer. */
+/** The read buffer every connection of a listener reads into (when not straight into a message). */
 const READ_BUFFER_BYTES = 1024 * 1024;
 
 /**
@@ -131,11 +129,10 @@ const READ_BUFFER_BYTES = 1024 * 1024;
  * the Socket constructor (stable since Node 12, used by cluster and child_process). When
  * either is missing, the caller reads the accepted socket the ordinary way.
  */
-function withReusedReadBuffer(accepted: net.Socket, reads: () => ServerConnection | undefined): net.Socket | undefined {
+function withReusedReadBuffer(accepted: net.Socket, readBuffer: Buffer, reads: () => ServerConnection | undefined): net.Socket | undefined {
   const holder = accepted as unknown as { _handle?: object | null };
   const handle = holder._handle;
   if (typeof handle !== 'object' || handle === null) return undefined;
-  const readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
   let socket: net.Socket;
   try {
     const options = {
@@ -162,9 +159,13 @@ export class Http2Listener {
   /** `reuseReadBuffer` false reads accepted sockets the ordinary way (tests cover both). */
   constructor(options: ServerConnectionOptions, onStream: (stream: ServerStream, headers: IncomingHttpHeaders) => void,
     onConnection: (connection: ServerConnection) => void = () => undefined, reuseReadBuffer = true) {
+    // One read buffer for every connection of the listener: each read is parsed within its
+    // callback (what is kept is copied or already lies in a message's own memory), and the
+    // callbacks of different sockets never interleave.
+    const readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
     this.server = net.createServer({ pauseOnConnect: true }, (accepted) => {
       const sink: { connection?: ServerConnection } = {};
-      const socket = reuseReadBuffer ? withReusedReadBuffer(accepted, () => sink.connection) : undefined;
+      const socket = reuseReadBuffer ? withReusedReadBuffer(accepted, readBuffer, () => sink.connection) : undefined;
       const connection = socket ? new ServerConnection(socket, options, 'callback') : new ServerConnection(accepted, options);
       sink.connection = connection;
       this.connections.add(connection);

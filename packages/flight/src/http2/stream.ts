@@ -28,6 +28,8 @@ export interface StreamOwner {
   sendHeaderBlock(stream: Http2Stream, headers: Array<[string, string]>, endStream: boolean): void;
   /** The stream is over: forget it. */
   streamClosed(stream: Http2Stream): void;
+  /** Received bytes the stream holds for a paused reader grew (or shrank, negative). */
+  heldChanged(bytes: number): void;
 }
 
 /**
@@ -124,7 +126,11 @@ export abstract class Http2Stream extends EventEmitter {
   resume(): this {
     if (!this.paused) return this;
     this.paused = false;
-    while (!this.paused && this.held.length > 0) this.deliver(this.held.shift()!);
+    while (!this.paused && this.held.length > 0) {
+      const piece = this.held.shift()!;
+      this.owner.heldChanged(-piece.length);
+      this.deliver(piece);
+    }
     if (!this.paused && this.endHeld) {
       this.endHeld = false;
       this.remoteEnd();
@@ -226,8 +232,10 @@ export abstract class Http2Stream extends EventEmitter {
 
   receiveData(piece: Buffer): void {
     if (this.isClosed || this.remoteEnded || this.endHeld) return; // DATA after END_STREAM is not the peer's to send
-    if (this.paused) this.held.push(Buffer.from(piece)); // the piece's memory is the connection's next read
-    else this.deliver(piece);
+    if (this.paused) {
+      this.held.push(Buffer.from(piece)); // the piece's memory is the connection's next read
+      this.owner.heldChanged(piece.length);
+    } else this.deliver(piece);
   }
 
   receiveEnd(): void {
@@ -280,7 +288,10 @@ export abstract class Http2Stream extends EventEmitter {
     if (this.isClosed) return;
     this.isClosed = true;
     this.directSink = undefined;
+    let heldBytes = 0;
+    for (const piece of this.held) heldBytes += piece.length;
     this.held.length = 0;
+    if (heldBytes > 0) this.owner.heldChanged(-heldBytes);
     this.output.length = 0;
     this.queuedBytes = 0;
     this.owner.streamClosed(this);

@@ -207,6 +207,7 @@ export class Http2Transport implements TransportServer {
     const call = new Http2Call(stream);
     const contentType = headers[HTTP2_HEADER_CONTENT_TYPE];
     if (typeof contentType !== 'string' || !contentType.startsWith('application/grpc')) {
+      stream.resume(); // what the client sends is read and dropped
       stream.respond({ [HTTP2_HEADER_STATUS]: 415 }, { endStream: true });
       return;
     }
