@@ -432,8 +432,23 @@ for (const reuseReadBuffer of [true, false]) {
         await client.next(FrameType.HEADERS, 1, FrameFlag.END_STREAM);
         client.send(RawClient.headers(3, true), frame(FrameType.PING, 0, 0, Buffer.alloc(8)));
         await client.next(FrameType.PING, 0, FrameFlag.ACK); // frames before the PING have been handled
-        assert.equal(client.frames.filter((f) => f.type === FrameType.RST_STREAM).length, 0, 'stream 3 was refused');
+        assert.equal(client.frames.filter((f) => f.type === FrameType.RST_STREAM && f.streamId === 3).length, 0, 'stream 3 was refused');
         assert.equal(streams, 2);
+        // Stream 1 was answered before its request ended: the client is told to stop sending.
+        const reset = client.frames.find((f) => f.type === FrameType.RST_STREAM && f.streamId === 1);
+        assert.equal(reset?.payload.readUInt32BE(0), Http2ErrorCode.NO_ERROR);
+      });
+
+      test('a client that opens and resets streams in a loop (rapid reset) is cut off with ENHANCE_YOUR_CALM', limit, async () => {
+        let opened = 0;
+        const { port } = await serve(reuseReadBuffer, () => { opened++; });
+        const client = await RawClient.open(port);
+        const burst: Buffer[] = [];
+        for (let id = 1; id < 2 * 1500; id += 2) burst.push(RawClient.headers(id, false), rstStreamFrame(id, Http2ErrorCode.CANCEL));
+        client.send(...burst);
+        const goAway = await client.next(FrameType.GOAWAY);
+        assert.equal(goAway.payload.readUInt32BE(4), Http2ErrorCode.ENHANCE_YOUR_CALM);
+        assert.ok(opened <= 1100, `${opened} streams reached the handler (budget 1,000 plus 200 a second)`);
       });
 
       test('close(): GOAWAY(last stream, NO_ERROR), new streams refused, the open stream finishes, then the connection (and listener) closes', limit, async () => {

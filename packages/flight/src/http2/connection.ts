@@ -48,6 +48,13 @@ const HEADER_LIST_BYTES_MAX = 1024 * 1024;
  * a peer could fill every allowed stream (1,000 x the window) while their readers wait.
  */
 const HELD_WINDOWS_MAX = 2;
+/**
+ * Streams the peer may reset, as a budget refilled over time: a peer that opens and resets
+ * streams in a loop (the "rapid reset" attack) makes work for every one of them while staying
+ * under the stream limit; past the budget it is cut off (GOAWAY, ENHANCE_YOUR_CALM).
+ */
+const RESETS_BURST = 1000;
+const RESETS_PER_SECOND = 200;
 /** How long a graceful end waits for the peer to take what is queued before the socket is destroyed. */
 const GRACEFUL_END_MS = 10_000;
 /** Answers (PING and SETTINGS ACKs, refusals) queued behind output the peer does not read, before it is cut off. */
@@ -118,6 +125,8 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
   /** Received bytes held by streams for paused readers. */
   private heldBytes = 0;
   private closeEmitted = false;
+  private resetBudget = RESETS_BURST;
+  private resetBudgetAtMs = performance.now();
 
   constructor(protected readonly socket: Socket, protected readonly options: Http2ConnectionOptions) {
     super();
@@ -252,6 +261,14 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
     this.creditConnection(frameBytes);
   }
 
+  /** One reset of an open stream against the peer's budget (see RESETS_BURST). */
+  private chargeReset(): void {
+    const nowMs = performance.now();
+    this.resetBudget = Math.min(RESETS_BURST, this.resetBudget + ((nowMs - this.resetBudgetAtMs) / 1000) * RESETS_PER_SECOND);
+    this.resetBudgetAtMs = nowMs;
+    if (--this.resetBudget < 0) throw new Http2ProtocolError(Http2ErrorCode.ENHANCE_YOUR_CALM, 'too many streams reset');
+  }
+
   /**
    * Counts received bytes toward the connection's window and credits it back once half is
    * used, unless streams hold more than HELD_WINDOWS_MAX windows for paused readers (then the
@@ -304,6 +321,7 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
       case FrameType.RST_STREAM: {
         if (payload.length !== 4) throw new Http2ProtocolError(Http2ErrorCode.FRAME_SIZE_ERROR, 'RST_STREAM payload is not 4 bytes');
         const stream = this.streams.get(streamId);
+        if (stream) this.chargeReset();
         this.streams.delete(streamId);
         stream?.receiveReset(payload.readUInt32BE(0));
         this.afterStreamClosed();

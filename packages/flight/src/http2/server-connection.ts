@@ -98,8 +98,8 @@ export class ServerConnection extends Http2Connection<ServerStream> {
     const stream = new ServerStream(this, this.options.streamQueuedBytesHigh, { socket: this.socket });
     stream.id = streamId;
     this.openStream(stream);
+    if (endStream) stream.receiveEnd(); // held until a reader comes: the stream starts paused
     this.emit('stream', stream, headers);
-    if (endStream) stream.receiveEnd();
   }
 
   protected receiveGoAway(): void {

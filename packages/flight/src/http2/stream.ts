@@ -379,6 +379,9 @@ export class ServerStream extends Http2Stream {
     this.localEndDone = true;
     super.localEndSent();
     this.dropUnreadRequest();
+    // The response is complete while the client still sends (a DoPut refused halfway): tell it
+    // to stop (RFC 9113 8.1) rather than read and drop the rest of its upload.
+    if (!this.closed && !this.remoteEndReceived) this.close(Http2ErrorCode.NO_ERROR);
   }
 
   /** Both sides ended and the handler never read: what the client sent is handed to no one, and the stream closes. */
