@@ -8,4 +8,5 @@ export { validateData } from './codec/validate.ts';
 export * from './codec/ipc-stream.ts';
 export { GrpcMessageReader, messagePrefix } from './transport/grpc-framing.ts';
 export { ClientConnection, type ClientConnectionOptions } from './http2/client-connection.ts';
-export type { ClientStream, DirectSink } from './http2/stream.ts';
+export type { ClientStream } from './http2/client-stream.ts';
+export type { DirectSink } from './http2/stream.ts';

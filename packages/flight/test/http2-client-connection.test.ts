@@ -12,7 +12,7 @@ import net from 'node:net';
 import { limit, pattern, sha256, until } from './http2-helpers.ts';
 import { encodeHeaders } from '../src/http2/hpack.ts';
 import { ClientConnection } from '../src/http2/client-connection.ts';
-import type { ClientStream } from '../src/http2/stream.ts';
+import type { ClientStream } from '../src/http2/client-stream.ts';
 import {
   CONNECTION_PREFACE, FrameFlag, FrameReader, FrameType, Http2ErrorCode, frame, settingsFrame, windowUpdateFrame,
 } from '../src/http2/frames.ts';

@@ -15,7 +15,7 @@ import { setImmediate as nextImmediate, setTimeout as sleep } from 'node:timers/
 import { limit, pattern, sha256, until } from './http2-helpers.ts';
 import { encodeHeaders } from '../src/http2/hpack.ts';
 import { Http2Listener, type ServerConnection, type ServerConnectionOptions } from '../src/http2/server-connection.ts';
-import type { ServerStream } from '../src/http2/stream.ts';
+import type { ServerStream } from '../src/http2/server-stream.ts';
 import {
   CONNECTION_PREFACE, FrameFlag, FrameReader, FrameType, Http2ErrorCode, Setting, frame, frameHeader, rstStreamFrame,
   settingsFrame, windowUpdateFrame,

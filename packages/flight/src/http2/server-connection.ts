@@ -13,7 +13,7 @@ import {
   CONNECTION_PREFACE, DEFAULT_WINDOW_BYTES, Http2ErrorCode, Http2ProtocolError, Setting, goAwayFrame, rstStreamFrame,
   settingsFrame, windowUpdateFrame,
 } from './frames.ts';
-import { ServerStream } from './stream.ts';
+import { ServerStream } from './server-stream.ts';
 
 export interface ServerConnectionOptions extends Http2ConnectionOptions {
   /** Streams a client may have open at once. */

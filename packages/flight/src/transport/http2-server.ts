@@ -15,7 +15,8 @@ import {
 } from '../dispatch.ts';
 import type { FlightData } from '../protocol.ts';
 import { Http2Listener } from '../http2/server-connection.ts';
-import type { DirectSink, PeerSocket } from '../http2/stream.ts';
+import type { PeerSocket } from '../http2/server-stream.ts';
+import type { DirectSink } from '../http2/stream.ts';
 import { GrpcMessageReader, encodeGrpcMessage, messagePrefix, parseGrpcTimeout } from './grpc-framing.ts';
 import type { TransportOptions, TransportServer } from './transport.ts';
 import { drained } from './drain.ts';
