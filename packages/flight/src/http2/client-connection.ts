@@ -10,12 +10,10 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import net from 'node:net';
 import { Http2Connection, type Http2ConnectionOptions } from './connection.ts';
 import { CONNECTION_PREFACE, DEFAULT_WINDOW_BYTES, Setting, settingsFrame, windowUpdateFrame } from './frames.ts';
+import { READ_BUFFER_BYTES, STREAM_ID_MAX } from './http2-limits.ts';
 import { ClientStream } from './client-stream.ts';
 import { headerList } from './stream.ts';
 
-/** The socket's read buffer: one read takes up to this much. */
-const READ_BUFFER_BYTES = 1024 * 1024;
-const STREAM_ID_MAX = 2 ** 31 - 1;
 
 /** `host:port` or `[v6]:port`. */
 export function splitAuthority(authority: string): { host: string; port: number } {

@@ -24,41 +24,11 @@ import {
   type FrameHandler,
 } from './frames.ts';
 import type { Http2Stream, StreamOwner } from './stream.ts';
-
-/**
- * Smallest read made straight into a message's memory; a shorter rest of a payload is read
- * through the read buffer (one syscall per few bytes would cost more than the copy).
- */
-const DIRECT_READ_BYTES_MIN = 16 * 1024;
-/**
- * A read this short takes the start of a message, so that its reader learns where the body
- * goes before the rest is read straight into place.
- */
-const LAYOUT_READ_BYTES = 4096;
-/** Bytes waiting in the socket above which sending pauses until it drains. */
-const SOCKET_QUEUED_BYTES_MAX = 4 * 1024 * 1024;
-/** Largest header block accepted (all HEADERS and CONTINUATION fragments of one block, with their frame headers). */
-const HEADER_BLOCK_BYTES_MAX = 256 * 1024;
-/** Largest decoded header list accepted (RFC 9113 6.5.2 size: name and value octets + 32 per field). */
-const HEADER_LIST_BYTES_MAX = 1024 * 1024;
-/**
- * Received bytes all streams of a connection may hold for paused readers, as a multiple of the
- * window: past it the connection's window is no longer credited, so the peer stops sending
- * until readers take what is held. One paused stream holds at most one window; without this,
- * a peer could fill every allowed stream (1,000 x the window) while their readers wait.
- */
-const HELD_WINDOWS_MAX = 2;
-/**
- * Streams the peer may reset, as a budget refilled over time: a peer that opens and resets
- * streams in a loop (the "rapid reset" attack) makes work for every one of them while staying
- * under the stream limit; past the budget it is cut off (GOAWAY, ENHANCE_YOUR_CALM).
- */
-const RESETS_BURST = 1000;
-const RESETS_PER_SECOND = 200;
-/** How long a graceful end waits for the peer to take what is queued before the socket is destroyed. */
-const GRACEFUL_END_MS = 10_000;
-/** Answers (PING and SETTINGS ACKs, refusals) queued behind output the peer does not read, before it is cut off. */
-const ANSWERS_QUEUED_MAX = 10_000;
+import {
+  ANSWERS_QUEUED_MAX, DIRECT_READ_BYTES_MIN, GRACEFUL_END_MS, HEADER_BLOCK_BYTES_MAX, HEADER_LIST_BYTES_MAX,
+  HELD_WINDOWS_MAX, LAYOUT_READ_BYTES, RESETS_BURST, RESETS_PER_SECOND, SOCKET_QUEUED_BYTES_MAX,
+} from './http2-limits.ts';
+import { incomingHeaders, type HeaderBlock } from './header-block.ts';
 
 export interface Http2ConnectionOptions {
   /** Receive window of each stream and of the connection, in bytes. */
@@ -67,24 +37,6 @@ export interface Http2ConnectionOptions {
   frameBytesMax: number;
   /** Queued output of a stream above which its write() returns false, in bytes. */
   streamQueuedBytesHigh: number;
-}
-
-interface HeaderBlock {
-  streamId: number;
-  endStream: boolean;
-  fragments: Buffer[];
-  bytes: number;
-}
-
-function incomingHeaders(list: ReadonlyArray<[string, string]>): IncomingHttpHeaders {
-  const headers: Record<string, string | string[]> = {};
-  for (const [name, value] of list) {
-    const previous = headers[name];
-    if (previous === undefined) headers[name] = value;
-    else if (Array.isArray(previous)) previous.push(value);
-    else headers[name] = [previous, value];
-  }
-  return headers as IncomingHttpHeaders;
 }
 
 export abstract class Http2Connection<S extends Http2Stream> extends EventEmitter implements StreamOwner, FrameHandler {

@@ -13,6 +13,7 @@ import {
   CONNECTION_PREFACE, DEFAULT_WINDOW_BYTES, Http2ErrorCode, Http2ProtocolError, Setting, goAwayFrame, rstStreamFrame,
   settingsFrame, windowUpdateFrame,
 } from './frames.ts';
+import { READ_BUFFER_BYTES } from './http2-limits.ts';
 import { ServerStream } from './server-stream.ts';
 
 export interface ServerConnectionOptions extends Http2ConnectionOptions {
@@ -114,8 +115,6 @@ export class ServerConnection extends Http2Connection<ServerStream> {
   }
 }
 
-/** The read buffer every connection of a listener reads into (when not straight into a message). */
-const READ_BUFFER_BYTES = 1024 * 1024;
 
 /**
  * Moves an accepted socket's handle into a new Socket that reads into one reused buffer
