@@ -173,6 +173,7 @@ export class Http2Transport implements TransportServer {
       server.once('error', reject);
       server.listen(port, host, () => { server.off('error', reject); resolve(); });
     });
+    server.on('error', () => { /* accept failures (EMFILE): the server keeps listening */ });
     this.listeners.push({ close: () => new Promise<void>((resolve) => server.close(() => resolve())) });
     const bound = server.address();
     return typeof bound === 'object' && bound !== null ? bound.port : port;
