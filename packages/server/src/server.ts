@@ -117,7 +117,8 @@ export class LongbowServer {
       metrics: this.metrics,
       preloadIndex: (dataset, directory) => this.vectorIndexes.preload(dataset.name, dataset.schema, directory, dataset.batches.reduce((sum, batch) => sum + batch.numRows, 0)),
     });
-    this.store.attachJournal(this.journal, serializeBatch);
+    // Without a log (LONGBOW_WAL_SYNC=off) nothing reads the serialized batch: skip making it.
+    this.store.attachJournal(this.journal, this.journal instanceof WalJournal ? serializeBatch : () => new Uint8Array(0));
     if (this.journal instanceof WalJournal) {
       this.snapshotter = new Snapshotter(this.store, snapshotRoot(this.config), this.journal, this.logger, this.metrics);
       this.snapshotter.saveIndex = (dataset, directory) => this.vectorIndexes.save(dataset, directory);
