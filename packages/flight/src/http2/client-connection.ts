@@ -9,18 +9,11 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import net from 'node:net';
 import { Http2Connection, type Http2ConnectionOptions } from './connection.ts';
-import { CONNECTION_PREFACE, DEFAULT_WINDOW_BYTES, Setting, settingsFrame, windowUpdateFrame } from './frames.ts';
+import { CONNECTION_PREFACE, DEFAULT_WINDOW_BYTES, Setting, settingsFrame, splitAddress, windowUpdateFrame } from './frames.ts';
 import { READ_BUFFER_BYTES, STREAM_ID_MAX } from './http2-limits.ts';
 import { ClientStream } from './client-stream.ts';
 import { headerList } from './stream.ts';
 
-
-/** `host:port` or `[v6]:port`. */
-export function splitAuthority(authority: string): { host: string; port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(authority);
-  if (!match) throw new Error(`bad address "${authority}" (expected host:port)`);
-  return { host: match[1] ?? match[2], port: Number(match[3]) };
-}
 
 export type ClientConnectionOptions = Http2ConnectionOptions;
 
@@ -29,7 +22,7 @@ export class ClientConnection extends Http2Connection<ClientStream> {
   private nextStreamId = 1;
 
   constructor(private readonly authority: string, options: Http2ConnectionOptions) {
-    const { host, port } = splitAuthority(authority);
+    const { host, port } = splitAddress(authority);
     const readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
     const self: { connection?: ClientConnection } = {};
     super(net.connect({

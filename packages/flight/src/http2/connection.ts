@@ -296,7 +296,7 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
    * DATA payload whose reader offers its own memory (see DirectSink), that memory, so the
    * kernel copies the payload to where it stays; otherwise `readBuffer`.
    */
-  protected nextReadBuffer(readBuffer: Buffer): Uint8Array {
+  nextReadBuffer(readBuffer: Buffer): Uint8Array {
     this.directRead = undefined;
     if (this.isDestroyed) return readBuffer;
     const remaining = this.reader.payloadRemaining;
@@ -315,7 +315,7 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
   }
 
   /** A socket read of `bytes` into `buffer`: a message's memory (see nextReadBuffer) or the read buffer, to parse. */
-  protected readInto(bytes: number, buffer: Uint8Array, readBuffer: Buffer): void {
+  readInto(bytes: number, buffer: Uint8Array, readBuffer: Buffer): void {
     const direct = this.directRead;
     this.directRead = undefined;
     if (!direct || buffer !== direct.target) {

@@ -210,3 +210,10 @@ export function headerBlockFragment(type: number, flags: number, payload: Buffer
   if (start > end) throw new Http2ProtocolError(Http2ErrorCode.PROTOCOL_ERROR, 'HEADERS frame padding exceeds its payload');
   return payload.subarray(start, end);
 }
+
+/** `host:port` or `[v6]:port`, as listen addresses and gRPC authorities are written. */
+export function splitAddress(address: string, what = 'address'): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(address);
+  if (!match) throw new Error(`bad ${what} "${address}" (expected host:port)`);
+  return { host: match[1] ?? match[2], port: Number(match[3]) };
+}

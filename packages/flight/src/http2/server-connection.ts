@@ -58,10 +58,6 @@ export class ServerConnection extends Http2Connection<ServerStream> {
     return this.lastStreamId;
   }
 
-  override nextReadBuffer(readBuffer: Buffer): Uint8Array {
-    return super.nextReadBuffer(readBuffer);
-  }
-
   /** A read into the read buffer or straight into a message (see Http2Connection.nextReadBuffer). */
   override readInto(bytes: number, buffer: Uint8Array, readBuffer: Buffer): void {
     if (this.prefaceMatched < CONNECTION_PREFACE.length) this.receiveBytes(readBuffer.subarray(0, bytes));
@@ -114,7 +110,6 @@ export class ServerConnection extends Http2Connection<ServerStream> {
     }
   }
 }
-
 
 /**
  * Moves an accepted socket's handle into a new Socket that reads into one reused buffer

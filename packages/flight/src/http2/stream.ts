@@ -250,14 +250,11 @@ export abstract class Http2Stream extends EventEmitter {
     if (code === Http2ErrorCode.NO_ERROR) {
       // The peer wants no more of what we send (RFC 9113 8.1). Nothing more goes out, but what
       // it sent is still handed on, held pieces included, then 'end', as node:http2 does.
-      this.output.length = 0;
-      this.outputHead = 0;
-      this.outputOffset = 0;
-      this.queuedBytes = 0;
+      this.dropOutput();
       this.localEndRequested = true;
       this.localEnded = true;
       if (this.remoteEnded) this.finish();
-      else if (!this.endHeld) this.receiveEnd();
+      else this.receiveEnd();
       return;
     }
     if (code !== Http2ErrorCode.CANCEL && this.listenerCount('error') > 0) {
@@ -271,6 +268,13 @@ export abstract class Http2Stream extends EventEmitter {
     if (this.isClosed) return;
     if (this.listenerCount('error') > 0) this.emit('error', error);
     this.finish();
+  }
+
+  private dropOutput(): void {
+    this.output.length = 0;
+    this.outputHead = 0;
+    this.outputOffset = 0;
+    this.queuedBytes = 0;
   }
 
   private deliver(piece: Buffer): void {
@@ -292,8 +296,7 @@ export abstract class Http2Stream extends EventEmitter {
     for (const piece of this.held) heldBytes += piece.length;
     this.held.length = 0;
     if (heldBytes > 0) this.owner.heldChanged(-heldBytes);
-    this.output.length = 0;
-    this.queuedBytes = 0;
+    this.dropOutput();
     this.owner.streamClosed(this);
     this.emit('close');
   }

@@ -147,9 +147,8 @@ export class GrpcMessageReader {
     this.pendingBytes += bytes.length;
     // Placed as soon as the body's offset is known (the rest may then be read straight into
     // place, see directTarget), or once the probe length shows there is no body field.
-    if (this.pendingBytes >= Math.min(LAYOUT_PROBE_BYTES, this.messageLength) || flightDataBodyOffset(this.pendingHead()) >= 0) {
-      this.placeBody();
-    }
+    const bodyOffset = flightDataBodyOffset(this.pendingHead());
+    if (bodyOffset >= 0 || this.pendingBytes >= Math.min(LAYOUT_PROBE_BYTES, this.messageLength)) this.placeBody(bodyOffset);
   }
 
   /** The bytes of the message received so far, while its layout is unknown. */
@@ -159,9 +158,7 @@ export class GrpcMessageReader {
   }
 
   /** Chooses the start padding that puts the body on an 8-byte boundary, then copies in. */
-  private placeBody(): void {
-    const head = this.pendingHead();
-    const bodyOffset = flightDataBodyOffset(head);
+  private placeBody(bodyOffset = flightDataBodyOffset(this.pendingHead())): void {
     const pad = bodyOffset < 0 ? 0 : (8 - (bodyOffset % 8)) % 8;
     this.allocate(pad);
     const pending = this.pending;

@@ -14,6 +14,7 @@ import {
   flightDataCodec, methodForPath, type CallContext, type CallDispatcher, type CallStatus, type MethodShape,
 } from '../dispatch.ts';
 import type { FlightData } from '../protocol.ts';
+import { splitAddress } from '../http2/frames.ts';
 import { Http2Listener } from '../http2/server-connection.ts';
 import type { PeerSocket } from '../http2/server-stream.ts';
 import type { DirectSink } from '../http2/stream.ts';
@@ -53,12 +54,6 @@ const { HTTP2_HEADER_PATH, HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE } = ht
 
 /** Decoded request messages held before the stream is paused (backpressure on the client). */
 const QUEUED_MESSAGES_MAX = 4;
-
-function splitAddress(address: string): { host: string; port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(address);
-  if (!match) throw new Error(`bad listen address "${address}" (expected host:port)`);
-  return { host: match[1] ?? match[2], port: Number(match[3]) };
-}
 
 function headersOf(headers: http2.IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {};
@@ -143,7 +138,7 @@ export class Http2Transport implements TransportServer {
     private readonly engine: 'own' | 'node' = 'own') {}
 
   async listen(address: string): Promise<number> {
-    const { host, port } = splitAddress(address);
+    const { host, port } = splitAddress(address, 'listen address');
     return this.engine === 'own' ? this.listenOwn(host, port) : this.listenNode(host, port);
   }
 
