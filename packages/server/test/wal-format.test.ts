@@ -86,7 +86,8 @@ test('CRC32C fast paths match the byte-at-a-time reference at every length, star
 test('segment header round-trips and rejects damage', () => {
   const header = encodeSegmentHeader(123_456_789_012);
   assert.equal(header.length, SEGMENT_HEADER_BYTES);
-  assert.deepEqual(decodeSegmentHeader(header), { kind: 'ok', firstSeq: 123_456_789_012 });
+  assert.deepEqual(decodeSegmentHeader(header), { kind: 'ok', firstSeq: 123_456_789_012, version: 2 });
+  assert.deepEqual(decodeSegmentHeader(encodeSegmentHeader(5, 1)), { kind: 'ok', firstSeq: 5, version: 1 });
   assert.equal(decodeSegmentHeader(header.subarray(0, 23)).kind, 'damaged');
   for (let byte = 0; byte < SEGMENT_HEADER_BYTES; byte++) {
     const damaged = header.slice();
@@ -197,7 +198,7 @@ test('golden segment decodes to exactly the expected records', () => {
 });
 
 test('the encoder still produces the golden segment byte for byte', () => {
-  const parts = [encodeSegmentHeader(7), ...GOLDEN_RECORDS.map((record) => concatRecord(encodeRecord(record)))];
+  const parts = [encodeSegmentHeader(7, 1), ...GOLDEN_RECORDS.map((record) => concatRecord(encodeRecord(record)))];
   assert.equal(Buffer.concat(parts).toString('hex'), GOLDEN_SEGMENT_HEX);
 });
 

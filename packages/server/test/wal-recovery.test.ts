@@ -281,11 +281,11 @@ test('truncate mode deletes a segment whose header is corrupt', async (t) => {
 test('an unknown format version is refused even in truncate mode', async (t) => {
   const directory = tempDirectory(t);
   const bytes = segmentBytes(1, [1]);
-  bytes.writeUInt16LE(2, 8);
+  bytes.writeUInt16LE(3, 8);
   bytes.writeUInt32LE(crc32c(bytes.subarray(0, 20)), 20);
   const path = writeSegment(directory, 1, bytes);
   for (const recovery of ['strict', 'truncate'] as const) {
-    await assert.rejects(recover(directory, { recovery }), (error: unknown) => error instanceof WalVersionError && /version 2/.test(error.message));
+    await assert.rejects(recover(directory, { recovery }), (error: unknown) => error instanceof WalVersionError && /version 3/.test(error.message));
   }
   assert.equal(statSync(path).size, bytes.length);
 });

@@ -28,6 +28,8 @@ export const BLOCK_BYTES = 4096;
 const STAGING_BYTES = 8 << 20;
 /** Step of the alignment probe: V8 backing stores are at least 8-byte aligned. */
 const PROBE_STEP = 8;
+/** Size of the aligned buffers writes into reserved space are copied through. */
+const RESERVED_CHUNK_BYTES = 2 << 20;
 
 interface Staging {
   /** The aligned view writes are made from (STAGING_BYTES long). */
@@ -37,6 +39,9 @@ interface Staging {
 /** Staging buffers of closed files, reused so their pages are touched only once. */
 const pool: Staging[] = [];
 const POOL_MAX = 2;
+/** Aligned buffers for writes into reserved space (several may be in flight). */
+const reservedPool: Uint8Array[] = [];
+const RESERVED_POOL_MAX = 8;
 
 /**
  * Creates `path` (error if it exists) for direct appends, or returns null when the file
@@ -70,16 +75,27 @@ export async function openDirectAppend(path: string): Promise<WalFile | null> {
  * position 0 (the file is new and empty, and the first real write covers that block).
  */
 async function probeStaging(handle: FileHandle): Promise<Staging | null> {
-  const buffer = new ArrayBuffer(STAGING_BYTES + BLOCK_BYTES);
+  const bytes = await alignedBuffer(handle, STAGING_BYTES, 0);
+  if (!bytes) return null;
+  await handle.truncate(0);
+  return { bytes };
+}
+
+/**
+ * `length` bytes of memory the kernel takes direct writes from, found by writing one zero block
+ * at `position` (which the caller is about to overwrite) from successive offsets; null when no
+ * offset is accepted.
+ */
+async function alignedBuffer(handle: FileHandle, length: number, position: number): Promise<Uint8Array | null> {
+  const buffer = new ArrayBuffer(length + BLOCK_BYTES);
   for (let offset = 0; offset < BLOCK_BYTES; offset += PROBE_STEP) {
     try {
-      await handle.write(new Uint8Array(buffer, offset, BLOCK_BYTES), 0, BLOCK_BYTES, 0);
+      await handle.write(new Uint8Array(buffer, offset, BLOCK_BYTES), 0, BLOCK_BYTES, position);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EINVAL') continue;
       throw error;
     }
-    await handle.truncate(0);
-    return { bytes: new Uint8Array(buffer, offset, STAGING_BYTES) };
+    return new Uint8Array(buffer, offset, length);
   }
   return null;
 }
@@ -98,7 +114,16 @@ class DirectAppendFile implements WalFile {
   }
 
   /** Appends `buffers` (`position` must be the end of what was written). Returns their length. */
+  /**
+   * Appends `buffers` at `position`: the end of what was written, or a block boundary past it
+   * when the end is on one too (space skipped for a put region, filled by writeReserved).
+   * Returns their length.
+   */
   async write(buffers: readonly Uint8Array[], position: number): Promise<number> {
+    if (position > this.logicalBytes && position % BLOCK_BYTES === 0 && this.logicalBytes % BLOCK_BYTES === 0) {
+      this.logicalBytes = position;
+      this.stagedFrom = position;
+    }
     if (position !== this.logicalBytes) {
       throw new Error(`${this.path} is append-only: write at ${position}, content ends at ${this.logicalBytes}`);
     }
@@ -132,13 +157,56 @@ class DirectAppendFile implements WalFile {
     return total;
   }
 
+  /**
+   * Writes `buffers` into reserved space at block boundary `position`, copied through aligned
+   * buffers; the last block is padded with zeros (reserved space runs to a block boundary).
+   */
+  async writeReserved(buffers: readonly Uint8Array[], position: number): Promise<number> {
+    if (position % BLOCK_BYTES !== 0) throw new Error(`${this.path}: reserved write at ${position}, not on a block boundary`);
+    let total = 0;
+    let pieces = buffers.filter((buffer) => buffer.length > 0);
+    while (pieces.length > 0) {
+      const chunk = reservedPool.pop() ?? await alignedBuffer(this.handle, RESERVED_CHUNK_BYTES, position + total);
+      if (!chunk) throw new Error(`${this.path}: no memory alignment accepted for direct writes`);
+      try {
+        let filled = 0;
+        while (pieces.length > 0 && filled < chunk.length) {
+          const piece = pieces[0];
+          const count = Math.min(piece.length, chunk.length - filled);
+          chunk.set(piece.subarray(0, count), filled);
+          filled += count;
+          if (count === piece.length) pieces.shift();
+          else pieces[0] = piece.subarray(count);
+        }
+        const padded = roundUp(filled, BLOCK_BYTES);
+        chunk.fill(0, filled, padded);
+        let done = 0;
+        while (done < padded) {
+          const { bytesWritten } = await this.handle.write(chunk, done, padded - done, position + total + done);
+          if (bytesWritten <= 0 || bytesWritten % BLOCK_BYTES !== 0) {
+            throw new Error(`direct write to ${this.path} wrote ${bytesWritten} of ${padded - done} bytes at ${position + total + done}`);
+          }
+          done += bytesWritten;
+        }
+        this.physicalBytes = Math.max(this.physicalBytes, position + total + padded);
+        total += filled;
+      } finally {
+        if (reservedPool.length < RESERVED_POOL_MAX) reservedPool.push(chunk);
+      }
+    }
+    return total;
+  }
+
   read(): Promise<number> {
     return Promise.reject(new Error(`${this.path} is open for direct appends only`));
   }
 
   sync(): Promise<void> { return this.handle.datasync(); }
 
-  /** Cuts the content to `lengthBytes`; only at a block boundary (what is kept is not staged). */
+  /**
+   * Cuts or extends the content to `lengthBytes`; only at a block boundary (what is kept is not
+   * staged) or at the end.
+   */
   async truncate(lengthBytes: number): Promise<void> {
     if (lengthBytes % BLOCK_BYTES !== 0 && lengthBytes !== this.logicalBytes) {
       throw new Error(`${this.path}: direct append files are cut at block boundaries or at their end only`);
@@ -156,7 +224,7 @@ class DirectAppendFile implements WalFile {
   /** Cuts the zero padding (durably) and closes; the staging buffer goes back to the pool. */
   async close(): Promise<void> {
     try {
-      if (this.physicalBytes > this.logicalBytes) {
+      if (this.physicalBytes !== this.logicalBytes) {
         await this.handle.truncate(this.logicalBytes);
         await this.handle.datasync();
         this.physicalBytes = this.logicalBytes;

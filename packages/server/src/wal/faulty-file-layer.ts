@@ -129,6 +129,8 @@ export class FaultyFileLayer implements FileLayer {
   }
 }
 
+type InnerWrite = (buffers: readonly Uint8Array[], position: number) => Promise<number>;
+
 class FaultyWalFile implements WalFile {
   constructor(
     private readonly layer: FaultyFileLayer,
@@ -138,7 +140,17 @@ class FaultyWalFile implements WalFile {
 
   get path(): string { return this.inner.path; }
 
-  async write(buffers: readonly Uint8Array[], position: number): Promise<number> {
+  write(buffers: readonly Uint8Array[], position: number): Promise<number> {
+    return this.faultyWrite(buffers, position, (rest, at) => this.inner.write(rest, at));
+  }
+
+  writeReserved(buffers: readonly Uint8Array[], position: number): Promise<number> {
+    if (!this.inner.writeReserved) return Promise.reject(new Error(`${this.path} takes no reserved writes`));
+    return this.faultyWrite(buffers, position, (rest, at) => this.inner.writeReserved!(rest, at));
+  }
+
+  /** A write through `inner`, unless a fault is due. */
+  private async faultyWrite(buffers: readonly Uint8Array[], position: number, inner: InnerWrite): Promise<number> {
     this.layer.checkAlive();
     const { options } = this.layer;
     const totalBytes = buffers.reduce((sum, buffer) => sum + buffer.length, 0);
@@ -149,16 +161,16 @@ class FaultyWalFile implements WalFile {
     if (this.layer.take('tornWrite', options.tornWriteProbability)) {
       const prefixBytes = this.layer.randomBelow(totalBytes);
       this.layer.events.push(`torn write: ${this.path} at ${position}, ${prefixBytes} of ${totalBytes} bytes`);
-      await this.writePrefix(buffers, position, prefixBytes);
+      await this.writePrefix(buffers, position, prefixBytes, inner);
       this.layer.crashed = true;
       throw new SimulatedCrashError(`simulated crash during a write to ${this.path}`);
     }
     if (totalBytes > 1 && this.layer.take('shortWrite', options.shortWriteProbability)) {
       const prefixBytes = 1 + this.layer.randomBelow(totalBytes - 1);
       this.layer.events.push(`short write: ${this.path} at ${position}, ${prefixBytes} of ${totalBytes} bytes`);
-      return this.writePrefix(buffers, position, prefixBytes);
+      return this.writePrefix(buffers, position, prefixBytes, inner);
     }
-    return this.record(position, await this.layer.track(this.inner.write(buffers, position)));
+    return this.record(position, await this.layer.track(inner(buffers, position)));
   }
 
   async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
@@ -192,11 +204,11 @@ class FaultyWalFile implements WalFile {
   sizeBytes(): Promise<number> { this.layer.checkAlive(); return this.inner.sizeBytes(); }
   close(): Promise<void> { return this.inner.close(); }
 
-  private async writePrefix(buffers: readonly Uint8Array[], position: number, prefixBytes: number): Promise<number> {
+  private async writePrefix(buffers: readonly Uint8Array[], position: number, prefixBytes: number, inner: InnerWrite): Promise<number> {
     let rest = takePrefix(buffers, prefixBytes);
     let written = 0;
     while (rest.length > 0) {
-      const bytes = await this.layer.track(this.inner.write(rest, position + written));
+      const bytes = await this.layer.track(inner(rest, position + written));
       if (bytes <= 0) throw new Error(`write to ${this.path} made no progress`);
       written += bytes;
       rest = dropPrefix(rest, bytes);

@@ -18,6 +18,14 @@ export interface WalFile {
    * be fewer than asked (a short write): the caller writes the rest.
    */
   write(buffers: readonly Uint8Array[], position: number): Promise<number>;
+  /**
+   * Writes `buffers` at `position` inside space that later writes already went past (a put
+   * region reserved by the writer): `position` is a multiple of 4096, and the space after the
+   * bytes up to the next multiple of 4096 is reserved too (a direct-I/O file pads into it). The
+   * buffers are not read after the promise settles. Optional: without it, puts are not
+   * written while they arrive.
+   */
+  writeReserved?(buffers: readonly Uint8Array[], position: number): Promise<number>;
   /** Reads up to `length` bytes at `position` into `buffer` at `offset`; 0 means end of file. */
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
   /** Makes every write so far durable (fdatasync: data and the size, not timestamps). */
@@ -64,6 +72,10 @@ class NodeWalFile implements WalFile {
   async write(buffers: readonly Uint8Array[], position: number): Promise<number> {
     if (buffers.length === 1) return (await this.handle.write(buffers[0], 0, buffers[0].length, position)).bytesWritten;
     return (await this.handle.writev(buffers as Uint8Array[], position)).bytesWritten;
+  }
+
+  writeReserved(buffers: readonly Uint8Array[], position: number): Promise<number> {
+    return this.write(buffers, position);
   }
 
   async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
@@ -134,12 +146,12 @@ export class NodeFileLayer implements FileLayer {
   }
 }
 
-/** Writes all of `buffers` at `position`, continuing after short writes. */
-export async function writeFully(file: WalFile, buffers: readonly Uint8Array[], position: number): Promise<number> {
+/** Writes all of `buffers` at `position`, continuing after short writes (`reserved`: with writeReserved). */
+export async function writeFully(file: WalFile, buffers: readonly Uint8Array[], position: number, reserved = false): Promise<number> {
   let remaining = buffers.filter((buffer) => buffer.length > 0);
   let total = 0;
   while (remaining.length > 0) {
-    const written = await file.write(remaining, position + total);
+    const written = reserved ? await file.writeReserved!(remaining, position + total) : await file.write(remaining, position + total);
     if (written <= 0) throw new Error(`write to ${file.path} made no progress at byte ${position + total}`);
     total += written;
     remaining = dropPrefix(remaining, written);

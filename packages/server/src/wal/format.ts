@@ -1,10 +1,16 @@
 /**
- * The WAL on-disk format, version 1 (docs/formats.md is the spec; a golden test pins it).
+ * The WAL on-disk format, version 2; version 1 is still read (docs/formats.md is the spec;
+ * a golden test per version pins it).
  *
  * Segment = header (24 bytes) then records, back to back. All integers little-endian.
  *   header: magic "LBWAL\0\0\x01" (8) | version u16 | flags u16 (0) | first sequence u64 | CRC32C u32 of bytes 0..19
  *   record: length u32 (bytes after this field) | CRC32C u32 of sequence..payload | sequence u64 |
  *           type u8 | dataset name length u16 | dataset name (UTF-8) | payload (opaque)
+ *
+ * Version 2 adds two record types for a put written while it arrives: a region (type 5), whose
+ * checksum covers its fields only and whose data is filled in afterwards at a block-aligned
+ * offset, and a commit (type 6) naming the region and the CRC32C of its data. Only the commit
+ * makes the put exist: a region without one is skipped.
  *
  * Sequences are numbers here (exact up to 2^53 - 1) and u64 on disk.
  */
@@ -12,7 +18,10 @@ import assert from 'node:assert/strict';
 import { crc32c, crc32cUpdate } from './crc32c.ts';
 import { WAL_RECORD_BYTES_MAX } from './wal-limits.ts';
 
-export const WAL_FORMAT_VERSION = 1;
+/** The version written. */
+export const WAL_FORMAT_VERSION = 2;
+/** The versions read. */
+export const WAL_FORMAT_VERSIONS_READ: readonly number[] = [1, 2];
 export const SEGMENT_MAGIC = Uint8Array.from([0x4c, 0x42, 0x57, 0x41, 0x4c, 0x00, 0x00, 0x01]);
 export const SEGMENT_HEADER_BYTES = 24;
 const HEADER_CHECKSUMMED_BYTES = 20;
@@ -24,12 +33,18 @@ const RECORD_CHECKSUMMED_START = 8;
 /** Smallest possible value of the length field: no name, no payload. */
 export const RECORD_LENGTH_MIN = RECORD_FIXED_BYTES - 4;
 
-export const RecordType = { put: 1, drop: 2, deleteRows: 3, indexReserved: 4 } as const;
+export const RecordType = { put: 1, drop: 2, deleteRows: 3, indexReserved: 4, putRegion: 5, putCommit: 6 } as const;
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 
-export function isRecordType(value: number): value is RecordType {
-  return value >= RecordType.put && value <= RecordType.indexReserved;
+/** Whether `value` is a record type of format `version` (types 5 and 6 came with version 2). */
+export function isRecordType(value: number, version = WAL_FORMAT_VERSION): value is RecordType {
+  return value >= RecordType.put && value <= (version >= 2 ? RecordType.putCommit : RecordType.indexReserved);
 }
+
+/** Region fields after the dataset name: data offset u32 (from the payload start) + data length u32. */
+export const REGION_FIELDS_BYTES = 8;
+/** Commit payload: region sequence u64 + CRC32C u32 of the region's data. */
+export const COMMIT_PAYLOAD_BYTES = 12;
 
 export interface WalRecord {
   seq: number;
@@ -72,12 +87,13 @@ export function payloadLength(payload: WalPayload): number {
 // ---------------------------------------------------------------------------------------------
 // Segment header
 
-export function encodeSegmentHeader(firstSeq: number): Uint8Array {
+export function encodeSegmentHeader(firstSeq: number, version = WAL_FORMAT_VERSION): Uint8Array {
   assertSequence(firstSeq);
+  assert.ok(WAL_FORMAT_VERSIONS_READ.includes(version), `WAL format version ${version} is not known`);
   const bytes = new Uint8Array(SEGMENT_HEADER_BYTES);
   const view = viewOf(bytes);
   bytes.set(SEGMENT_MAGIC, 0);
-  view.setUint16(8, WAL_FORMAT_VERSION, true);
+  view.setUint16(8, version, true);
   view.setUint16(10, 0, true);
   view.setBigUint64(12, BigInt(firstSeq), true);
   view.setUint32(20, crc32c(bytes.subarray(0, HEADER_CHECKSUMMED_BYTES)), true);
@@ -86,7 +102,7 @@ export function encodeSegmentHeader(firstSeq: number): Uint8Array {
 
 export type HeaderDecoding =
   /** `firstSeq` is exact only if it is a safe integer; the caller checks the range. */
-  | { kind: 'ok'; firstSeq: number }
+  | { kind: 'ok'; firstSeq: number; version: number }
   /** Fewer bytes than a header, a wrong magic or a wrong checksum: damaged or never finished. */
   | { kind: 'damaged'; reason: string }
   /** A well-formed header of a version or with flags this build does not read. */
@@ -104,8 +120,8 @@ export function decodeSegmentHeader(bytes: Uint8Array): HeaderDecoding {
   // version problem (never truncated), not as a checksum mismatch.
   const view = viewOf(bytes);
   const version = view.getUint16(8, true);
-  if (version !== WAL_FORMAT_VERSION) {
-    return { kind: 'unsupported', reason: `segment format version ${version}, this build reads ${WAL_FORMAT_VERSION}` };
+  if (!WAL_FORMAT_VERSIONS_READ.includes(version)) {
+    return { kind: 'unsupported', reason: `segment format version ${version}, this build reads ${WAL_FORMAT_VERSIONS_READ.join(' and ')}` };
   }
   const flags = view.getUint16(10, true);
   if (flags !== 0) return { kind: 'unsupported', reason: `segment flags ${hex(flags)} are not known to this build` };
@@ -115,7 +131,7 @@ export function decodeSegmentHeader(bytes: Uint8Array): HeaderDecoding {
     return { kind: 'damaged', reason: `segment header checksum mismatch (stored ${hex(storedCrc)}, computed ${hex(actualCrc)})` };
   }
   const firstSeq = view.getBigUint64(12, true);
-  return { kind: 'ok', firstSeq: Number(firstSeq) };
+  return { kind: 'ok', firstSeq: Number(firstSeq), version };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -201,7 +217,7 @@ export type RecordDecoding =
  * Decodes the record at `offset` of `bytes`, which must be the whole rest of the segment file:
  * whether damage is a torn tail or corruption depends on what follows it.
  */
-export function decodeRecordAt(bytes: Uint8Array, offset: number): RecordDecoding {
+export function decodeRecordAt(bytes: Uint8Array, offset: number, version = WAL_FORMAT_VERSION): RecordDecoding {
   const remaining = bytes.length - offset;
   if (remaining === 0) return { kind: 'end' };
   if (remaining < 4) return { kind: 'torn', reason: `${remaining} bytes left, fewer than a record length field` };
@@ -216,22 +232,33 @@ export function decodeRecordAt(bytes: Uint8Array, offset: number): RecordDecodin
     return { kind: 'torn', reason: `record of ${4 + length} bytes runs ${end - bytes.length} bytes past the end of the file` };
   }
   const storedCrc = view.getUint32(offset + 4, true);
-  const actualCrc = crc32c(bytes.subarray(offset + RECORD_CHECKSUMMED_START, end));
+  const actualCrc = crc32c(bytes.subarray(offset + RECORD_CHECKSUMMED_START, checksummedEnd(bytes, offset, end, version)));
   if (storedCrc !== actualCrc) {
     const reason = `record checksum mismatch (stored ${hex(storedCrc)}, computed ${hex(actualCrc)})`;
     return isZero(bytes, end) ? { kind: 'torn', reason: `${reason}, nothing but zeros after it` } : { kind: 'corrupt', reason };
   }
-  return decodeChecksummed(bytes, offset, end);
+  return decodeChecksummed(bytes, offset, end, version);
+}
+
+/**
+ * Where a record's checksummed bytes end: the record's end, except for a region (type 5 in a
+ * version 2 segment), whose checksum stops after its fields (the data is checked by its commit).
+ * The type byte is read before it is verified; a flipped type changes the range and so fails.
+ */
+function checksummedEnd(bytes: Uint8Array, offset: number, end: number, version: number): number {
+  if (version < 2 || bytes[offset + 16] !== RecordType.putRegion) return end;
+  const fieldsEnd = offset + RECORD_FIXED_BYTES + viewOf(bytes).getUint16(offset + 17, true) + REGION_FIELDS_BYTES;
+  return Math.min(fieldsEnd, end);
 }
 
 /** The checksum matched: whatever is wrong now was written wrong, not torn. */
-function decodeChecksummed(bytes: Uint8Array, offset: number, end: number): RecordDecoding {
+function decodeChecksummed(bytes: Uint8Array, offset: number, end: number, version: number): RecordDecoding {
   const view = viewOf(bytes);
   const seq = view.getBigUint64(offset + 8, true);
   const type = bytes[offset + 16];
   const nameBytes = view.getUint16(offset + 17, true);
   if (seq === 0n || seq > BigInt(Number.MAX_SAFE_INTEGER)) return { kind: 'corrupt', reason: `sequence ${seq} out of range` };
-  if (!isRecordType(type)) return { kind: 'corrupt', reason: `unknown record type ${type}` };
+  if (!isRecordType(type, version)) return { kind: 'corrupt', reason: `unknown record type ${type}` };
   const nameStart = offset + RECORD_FIXED_BYTES;
   if (nameStart + nameBytes > end) return { kind: 'corrupt', reason: `dataset name of ${nameBytes} bytes overruns the record` };
   let dataset: string;
@@ -241,7 +268,81 @@ function decodeChecksummed(bytes: Uint8Array, offset: number, end: number): Reco
     return { kind: 'corrupt', reason: 'dataset name is not valid UTF-8' };
   }
   const payload = bytes.subarray(nameStart + nameBytes, end);
+  if (type === RecordType.putRegion) {
+    if (payload.length < REGION_FIELDS_BYTES) return { kind: 'corrupt', reason: 'put region shorter than its fields' };
+    const region = viewOf(payload);
+    const dataOffset = region.getUint32(0, true);
+    const dataLength = region.getUint32(4, true);
+    if (dataOffset < REGION_FIELDS_BYTES || dataOffset + dataLength > payload.length) {
+      return { kind: 'corrupt', reason: `put region data [${dataOffset}, +${dataLength}) outside its ${payload.length}-byte payload` };
+    }
+  }
+  if (type === RecordType.putCommit && payload.length !== COMMIT_PAYLOAD_BYTES) {
+    return { kind: 'corrupt', reason: `put commit payload of ${payload.length} bytes, expected ${COMMIT_PAYLOAD_BYTES}` };
+  }
   return { kind: 'ok', record: { seq: Number(seq), type, dataset, payload }, nextOffset: end };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Put regions and commits (version 2)
+
+/**
+ * The head of a put region placed at file offset `position`: the fixed fields, the name, the
+ * region fields and zeros up to the next multiple of `alignBytes`, where the data starts. The
+ * record covers the data rounded up to `alignBytes`, so it also ends on that boundary.
+ */
+export function encodeRegionHead(options: { seq: number; dataset: string; position: number; dataBytes: number; alignBytes: number }): {
+  head: Uint8Array; recordBytes: number; dataPosition: number;
+} {
+  const { seq, position, dataBytes, alignBytes } = options;
+  assertSequence(seq);
+  const name = utf8Encoder.encode(options.dataset);
+  const fieldsEnd = position + RECORD_FIXED_BYTES + name.length + REGION_FIELDS_BYTES;
+  const dataPosition = roundUp(fieldsEnd, alignBytes);
+  const recordBytes = dataPosition - position + roundUp(dataBytes, alignBytes);
+  assert.ok(recordBytes - 4 <= WAL_RECORD_BYTES_MAX, `WAL put region of ${recordBytes} bytes is over the limit`);
+  const head = new Uint8Array(dataPosition - position);
+  const view = viewOf(head);
+  view.setUint32(0, recordBytes - 4, true);
+  view.setBigUint64(8, BigInt(seq), true);
+  head[16] = RecordType.putRegion;
+  view.setUint16(17, name.length, true);
+  head.set(name, RECORD_FIXED_BYTES);
+  const fields = RECORD_FIXED_BYTES + name.length;
+  view.setUint32(fields, dataPosition - (position + fields), true); // data offset from the payload start
+  view.setUint32(fields + 4, dataBytes, true);
+  view.setUint32(4, crc32c(head.subarray(RECORD_CHECKSUMMED_START, fields + REGION_FIELDS_BYTES)), true);
+  return { head, recordBytes, dataPosition };
+}
+
+/** Bytes a put region takes at `position` at most (for size checks before it is placed). */
+export function regionBytesMax(datasetBytes: number, dataBytes: number, alignBytes: number): number {
+  return roundUp(RECORD_FIXED_BYTES + datasetBytes + REGION_FIELDS_BYTES, alignBytes) + alignBytes + roundUp(dataBytes, alignBytes);
+}
+
+/** The data of a decoded put region record: a view of its payload. */
+export function regionData(payload: Uint8Array): Uint8Array {
+  const view = viewOf(payload);
+  const dataOffset = view.getUint32(0, true);
+  return payload.subarray(dataOffset, dataOffset + view.getUint32(4, true));
+}
+
+export function encodeCommitPayload(regionSeq: number, dataCrc: number): Uint8Array {
+  assertSequence(regionSeq);
+  const payload = new Uint8Array(COMMIT_PAYLOAD_BYTES);
+  const view = viewOf(payload);
+  view.setBigUint64(0, BigInt(regionSeq), true);
+  view.setUint32(8, dataCrc >>> 0, true);
+  return payload;
+}
+
+export function decodeCommitPayload(payload: Uint8Array): { regionSeq: number; dataCrc: number } {
+  const view = viewOf(payload);
+  return { regionSeq: Number(view.getBigUint64(0, true)), dataCrc: view.getUint32(8, true) };
+}
+
+function roundUp(value: number, multiple: number): number {
+  return Math.ceil(value / multiple) * multiple;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -102,9 +102,9 @@ export class WalRecovery {
       const bytes = await readSegmentBytes(this.files, segment.path);
       const scan = scanSegment(bytes, { isLast: index === segments.length - 1, prevSeq, nameFirstSeq: segment.firstSeq });
       this.report.segmentsRead++;
+      prevSeq = scan.lastSeq;
       for (const record of scan.records) {
         this.report.recordsRead++;
-        prevSeq = record.seq;
         if (record.seq <= this.afterSeq) continue;
         this.report.recordsReplayed++;
         yield { ...record, payload: record.payload.slice() };

@@ -7,6 +7,10 @@
  * concurrent appends cost about N / batch fsyncs, and an append waits at most for the fsync in
  * flight plus its own.
  *
+ * A put can also be written while it arrives (`stage()`): its bytes go to a region reserved in
+ * the segment as they land, and `commitStaged()` appends the short commit record that makes it
+ * count. See PutRegion below.
+ *
  * A failed write or fsync fails the writer: the batch and everything queued reject with
  * WalWriterFailedError, and so does every later append. After an fsync error the page cache
  * state is unknown (Linux may drop the dirty pages and report success next time), so the only
@@ -16,9 +20,11 @@ import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { DATASET_NAME_BYTES_MAX } from '../limits.ts';
 import { NodeFileLayer, writeFully, type FileLayer, type WalFile } from './file-layer.ts';
+import { crc32cUpdate } from './crc32c.ts';
+import { BLOCK_BYTES } from './direct-file.ts';
 import {
-  SEGMENT_HEADER_BYTES, encodeRecord, isRecordType, payloadLength, recordBytes, verifyEncodedRecord, type EncodedRecord, type RecordType,
-  type WalPayload,
+  RecordType, SEGMENT_HEADER_BYTES, encodeCommitPayload, encodeRecord, encodeRegionHead, isRecordType, payloadLength, recordBytes,
+  regionBytesMax, verifyEncodedRecord, type EncodedRecord, type WalPayload,
 } from './format.ts';
 import { createSegmentFile, listSegments } from './segment-files.ts';
 import { WalRecordTooLargeError, WalWriterFailedError } from './wal-errors.ts';
@@ -47,8 +53,31 @@ export interface WalWriterOptions {
 type ResolvedOptions = Required<Omit<WalWriterOptions, 'metrics'>> & Pick<WalWriterOptions, 'metrics'>;
 
 interface QueuedRecord { kind: 'record'; record: EncodedRecord; resolve(value: { seq: number }): void; reject(error: Error): void }
-interface QueuedRotation { kind: 'rotate'; firstSeq: number; resolve(value: { firstSeq: number }): void; reject(error: Error): void }
-type Queued = QueuedRecord | QueuedRotation;
+interface QueuedRotation { kind: 'rotate'; resolve(value: { firstSeq: number; deferred?: boolean }): void; reject(error: Error): void }
+/** A put region to place: its head is written, its data follows as it lands. */
+interface QueuedRegion { kind: 'region'; region: PutRegion }
+/** The commit of a region: written once the region's data is, with the sequence taken at commitStaged(). */
+interface QueuedCommit { kind: 'commit'; region: PutRegion; seq: number; resolve(value: { seq: number }): void; reject(error: Error): void }
+type Queued = QueuedRecord | QueuedRotation | QueuedRegion | QueuedCommit;
+
+/** Bytes of region data per write: a multiple of the block size. */
+const REGION_CHUNK_BYTES = 2 << 20;
+/** Region writes in flight per region. */
+const REGION_WRITES_MAX = 3;
+
+/**
+ * A put being written while it arrives. Its data is `prefix` (small, known at once) followed by
+ * a body whose bytes become final in order (`landed`). Returned by WalWriter.stage(); settle it
+ * with WalWriter.commitStaged() or abandon().
+ */
+export interface StagedRecord {
+  /** The body memory given to stage(). */
+  readonly body: Uint8Array;
+  /** The first `bytes` bytes of the body are final: they may be written now. */
+  landed(bytes: number): void;
+  /** The put will not be committed: stop writing it (its space stays, never replayed). */
+  abandon(): void;
+}
 
 interface OpenSegment { file: WalFile; firstSeq: number; sizeBytes: number; records: number }
 
@@ -78,6 +107,14 @@ export class WalWriter {
   private failure: WalWriterFailedError | null = null;
   private state: 'open' | 'closing' | 'closed' = 'open';
   private closing: Promise<void> | null = null;
+  /** Regions staged and neither committed (durably) nor abandoned: the segment is not closed meanwhile. */
+  private openRegions = 0;
+  /** A rotation was asked for while regions were open: done once none is. */
+  private rotationWanted = false;
+  /** Region data writes in flight (close waits for them). */
+  private readonly regionWrites = new Set<Promise<unknown>>();
+  /** Puts staged (written while they arrived) and committed. */
+  stagedCommits = 0;
 
   private constructor(options: ResolvedOptions, segment: OpenSegment) {
     this.files = options.files;
@@ -131,7 +168,7 @@ export class WalWriter {
   append(type: RecordType, dataset: string, payload: WalPayload): Promise<{ seq: number }> {
     if (this.failure) return this.refuse(this.failure);
     if (this.state !== 'open') return this.refuse(new Error('WAL writer is closed'));
-    assert.ok(isRecordType(type), `unknown WAL record type ${type}`);
+    assert.ok(isRecordType(type) && type !== RecordType.putRegion && type !== RecordType.putCommit, `WAL record type ${type} cannot be appended`);
     const datasetBytes = Buffer.byteLength(dataset, 'utf8');
     assert.ok(datasetBytes > 0 && datasetBytes <= DATASET_NAME_BYTES_MAX, `dataset name of ${datasetBytes} bytes`);
     const bytes = recordBytes(datasetBytes, payloadLength(payload));
@@ -144,15 +181,56 @@ export class WalWriter {
   }
 
   /**
-   * Closes the current segment after every record appended so far and starts the next one.
-   * Resolves with the new segment's first sequence (all earlier records are in older segments
-   * and fsync'd). A no-op when the current segment holds no record yet.
+   * Starts a put record whose data is `prefix` then `body`, written to the log while the body
+   * lands (see StagedRecord). Returns null when this writer cannot (failed or closed, a file
+   * layer without reserved writes, too large): append the put whole instead. The sequence the
+   * region takes is internal; the put's own sequence is taken by commitStaged().
    */
-  rotate(): Promise<{ firstSeq: number }> {
+  stage(dataset: string, prefix: readonly Uint8Array[], body: Uint8Array): StagedRecord | null {
+    if (this.failure || this.state !== 'open' || !this.segment.file.writeReserved) return null;
+    const datasetBytes = Buffer.byteLength(dataset, 'utf8');
+    if (datasetBytes === 0 || datasetBytes > DATASET_NAME_BYTES_MAX) return null;
+    const dataBytes = payloadLength(prefix) + body.length;
+    if (regionBytesMax(datasetBytes, dataBytes, BLOCK_BYTES) - 4 > WAL_RECORD_BYTES_MAX) return null;
+    const region = new PutRegion(this, this.nextSequence++, dataset, [...prefix, body], body, dataBytes);
+    this.openRegions++;
+    this.queue.push({ kind: 'region', region });
+    this.scheduleFlush();
+    return region;
+  }
+
+  /**
+   * Makes a staged put count: takes its sequence now (call order, as append() does), waits for
+   * its data to be written, appends the commit record and resolves once that is durable. The
+   * body must have landed whole.
+   */
+  commitStaged(staged: StagedRecord): Promise<{ seq: number }> {
+    const region = staged as PutRegion;
+    assert.ok(region instanceof PutRegion && region.writer === this, 'commitStaged() takes a record staged by this writer');
+    assert.ok(region.state === 'open', `staged record ${region.seq} is ${region.state}`);
+    assert.ok(region.available === region.dataBytes, 'commitStaged() before the whole body landed');
+    if (this.failure) return this.refuse(this.failure);
+    if (this.state !== 'open') return this.refuse(new Error('WAL writer is closed'));
+    region.state = 'committing';
+    const seq = this.nextSequence++;
+    return new Promise((resolve, reject) => {
+      this.queue.push({ kind: 'commit', region, seq, resolve, reject });
+      this.scheduleFlush();
+    });
+  }
+
+  /**
+   * Closes the current segment after every record appended so far and starts the next one
+   * (all earlier records are then in older segments and fsync'd). A no-op when the current
+   * segment holds no record yet. While a staged put is open the segment cannot close (a region
+   * and its commit share a segment): the rotation then happens once none is, and this resolves
+   * at once with `deferred`.
+   */
+  rotate(): Promise<{ firstSeq: number; deferred?: boolean }> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.state !== 'open') return Promise.reject(new Error('WAL writer is closed'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ kind: 'rotate', firstSeq: this.nextSequence, resolve, reject });
+      this.queue.push({ kind: 'rotate', resolve, reject });
       this.scheduleFlush();
     });
   }
@@ -166,8 +244,11 @@ export class WalWriter {
   private async closeOnce(): Promise<void> {
     this.state = 'closing';
     while (this.flushing) await this.flushing;
+    await Promise.allSettled([...this.regionWrites]);
     try {
-      if (!this.failure) await this.syncSegment().catch((error: unknown) => { this.failure = new WalWriterFailedError(error); });
+      if (!this.failure) {
+        await this.settleLength().then(() => this.syncSegment()).catch((error: unknown) => { this.failure = new WalWriterFailedError(error); });
+      }
     } finally {
       this.state = 'closed';
       await this.segment.file.close().catch(() => undefined);
@@ -193,6 +274,30 @@ export class WalWriter {
   }
 
   // -------------------------------------------------------------------------------------------
+
+  /** A region write failed: the writer fails as after any failed write. */
+  failWith(error: unknown): void {
+    this.failure ??= new WalWriterFailedError(error);
+  }
+
+  /** Called by a region when it is abandoned. */
+  regionClosed(): void {
+    this.openRegions--;
+  }
+
+  /** Runs a region data write on the current segment; close() waits for it. */
+  writeRegion(pieces: readonly Uint8Array[], position: number): Promise<number> {
+    this.unsyncedWrites = true;
+    const write = writeFully(this.segment.file, pieces, position, true);
+    this.regionWrites.add(write);
+    const untrack = () => { this.regionWrites.delete(write); };
+    write.then(untrack, untrack);
+    return write.then((written) => {
+      this.bytesWritten += written;
+      this.metrics?.walBytesWritten.inc(written);
+      return written;
+    });
+  }
 
   private refuse(error: Error): Promise<never> {
     this.metrics?.walWrites.inc({ status: 'error' });
@@ -229,39 +334,91 @@ export class WalWriter {
   private async commit(batch: Queued[]): Promise<void> {
     let run: EncodedRecord[] = [];
     let runBytes = 0;
-    for (const item of batch) {
-      const rotateBefore = item.kind === 'rotate'
-        || (this.segment.records + run.length > 0 && this.segment.sizeBytes + runBytes >= this.segmentBytesMax);
-      if (rotateBefore) {
-        await this.writeRun(run);
-        run = [];
-        runBytes = 0;
-        await this.rotateTo(item.kind === 'rotate' ? item.firstSeq : item.record.seq);
+    const flushRun = async () => {
+      await this.writeRun(run);
+      run = [];
+      runBytes = 0;
+    };
+    const rotations: { item: QueuedRotation; firstSeq: number; deferred: boolean }[] = [];
+    for (let index = 0; index < batch.length; index++) {
+      const item = batch[index];
+      if (item.kind === 'region' && item.region.state === 'abandoned') continue; // never placed: nothing to write
+      const segmentFull = this.segment.records + run.length > 0 && this.segment.sizeBytes + runBytes >= this.segmentBytesMax;
+      // A region and its commit must share a segment: no rotation while one is open.
+      if (this.openRegions === 0 && (item.kind === 'rotate' || segmentFull || this.rotationWanted)) {
+        await flushRun();
+        const firstSeq = nextSeqIn(batch, index, this.nextSequence);
+        await this.rotateTo(firstSeq);
+        this.rotationWanted = false;
+        if (item.kind === 'rotate') {
+          rotations.push({ item, firstSeq, deferred: false });
+          continue;
+        }
       }
-      if (item.kind === 'record') {
+      if (item.kind === 'rotate') {
+        this.rotationWanted = true;
+        rotations.push({ item, firstSeq: this.segment.firstSeq, deferred: true });
+      } else if (item.kind === 'record') {
         run.push(item.record);
         runBytes += item.record.bytes;
+      } else if (item.kind === 'region') {
+        const placed = encodeRegionHead({
+          seq: item.region.seq, dataset: item.region.dataset, position: this.segment.sizeBytes + runBytes,
+          dataBytes: item.region.dataBytes, alignBytes: BLOCK_BYTES,
+        });
+        run.push({ seq: item.region.seq, head: placed.head, payload: [], bytes: placed.head.length });
+        await flushRun();
+        this.segment.sizeBytes += placed.recordBytes - placed.head.length; // the data area, filled by the region
+        item.region.place(placed.dataPosition);
+      } else {
+        await item.region.drained();
+        const record = encodeRecord({
+          seq: item.seq, type: RecordType.putCommit, dataset: item.region.dataset, payload: encodeCommitPayload(item.region.seq, item.region.crc),
+        });
+        run.push(record);
+        runBytes += record.bytes;
       }
     }
-    await this.writeRun(run);
+    await flushRun();
     if (this.syncMode === 'fsync') await this.syncSegment();
     this.groupCommits++;
     this.metrics?.walWrites.inc({ status: 'ok' }, recordsIn(batch));
     for (const item of batch) {
       if (item.kind === 'record') item.resolve({ seq: item.record.seq });
-      else item.resolve({ firstSeq: item.firstSeq });
+      else if (item.kind === 'commit') {
+        item.region.state = 'committed';
+        this.openRegions--;
+        this.stagedCommits++;
+        item.resolve({ seq: item.seq });
+      }
     }
+    for (const { item, firstSeq, deferred } of rotations) item.resolve(deferred ? { firstSeq, deferred } : { firstSeq });
   }
 
   private rejectAll(batch: readonly Queued[], error: Error): void {
     this.metrics?.walWrites.inc({ status: 'error' }, recordsIn(batch));
-    for (const item of batch) item.reject(error);
+    for (const item of batch) {
+      if (item.kind === 'region') item.region.fail(error);
+      else item.reject(error);
+    }
+  }
+
+  /**
+   * Extends the segment file over space reserved at its end and not written (a region whose
+   * data never came): a reader then sees the region whole, not a torn tail.
+   */
+  private async settleLength(): Promise<void> {
+    if ((await this.segment.file.sizeBytes()) < this.segment.sizeBytes) {
+      this.unsyncedWrites = true;
+      await this.segment.file.truncate(this.segment.sizeBytes);
+    }
   }
 
   private async writeRun(run: readonly EncodedRecord[]): Promise<void> {
     if (run.length === 0) return;
     if (this.verifyBeforeWrite) {
       for (const record of run) {
+        if (record.head[16] === RecordType.putRegion) continue; // its checksum covers its fields only
         assert.ok(verifyEncodedRecord(record), `WAL record ${record.seq} changed between append and write (payload buffer modified?)`);
       }
     }
@@ -296,6 +453,8 @@ export class WalWriter {
   private async rotateTo(firstSeq: number): Promise<void> {
     if (this.segment.records === 0) return;
     assert.ok(firstSeq > this.segment.firstSeq, `rotation to ${firstSeq} does not move past ${this.segment.firstSeq}`);
+    await Promise.allSettled([...this.regionWrites]); // abandoned regions' last writes
+    await this.settleLength();
     await this.syncSegment();
     await this.segment.file.close();
     const file = await createSegmentFile(this.files, this.directory, firstSeq, segmentOpenMode(this.syncMode));
@@ -346,6 +505,124 @@ function segmentOpenMode(sync: WalSyncMode): 'create' | 'append' {
 
 function recordsIn(batch: readonly Queued[]): number {
   let records = 0;
-  for (const item of batch) if (item.kind === 'record') records++;
+  for (const item of batch) if (item.kind === 'record' || item.kind === 'commit') records++;
   return records;
+}
+
+/** The sequence of the first record written from batch[index] on (a new segment's name). */
+function nextSeqIn(batch: readonly Queued[], index: number, nextSequence: number): number {
+  for (let at = index; at < batch.length; at++) {
+    const item = batch[at];
+    if (item.kind === 'record') return item.record.seq;
+    if (item.kind === 'commit') return item.seq;
+    if (item.kind === 'region' && item.region.state !== 'abandoned') return item.region.seq;
+  }
+  return nextSequence;
+}
+
+/**
+ * A put region: the log space of a put written while it arrives. Data (prefix, then body) is
+ * checksummed and written in REGION_CHUNK_BYTES pieces as it lands and once the region is
+ * placed, with at most REGION_WRITES_MAX writes in flight. The last piece may be short: the
+ * region runs to a block boundary.
+ */
+class PutRegion implements StagedRecord {
+  state: 'open' | 'committing' | 'committed' | 'abandoned' = 'open';
+  /** Data bytes that are final (prefix plus the body landed so far). */
+  available: number;
+  /** CRC32C of the data handed to writes so far. */
+  crc = 0;
+  private position: number | undefined;
+  private dispatched = 0;
+  private inFlight = 0;
+  private failure: unknown;
+  private waiter: { resolve(): void; reject(error: unknown): void } | undefined;
+
+  constructor(
+    readonly writer: WalWriter,
+    readonly seq: number,
+    readonly dataset: string,
+    private readonly pieces: readonly Uint8Array[],
+    readonly body: Uint8Array,
+    readonly dataBytes: number,
+  ) {
+    this.available = dataBytes - body.length;
+  }
+
+  landed(bytes: number): void {
+    const available = this.dataBytes - this.body.length + bytes;
+    if (available <= this.available) return;
+    assert.ok(available <= this.dataBytes, `landed ${bytes} bytes of a ${this.body.length}-byte body`);
+    this.available = available;
+    this.pump();
+  }
+
+  abandon(): void {
+    if (this.state !== 'open') return;
+    this.state = 'abandoned';
+    this.writer.regionClosed();
+    this.fail(new Error('staged record abandoned'));
+  }
+
+  /** The region's head is written; data goes at file offset `position` on. */
+  place(position: number): void {
+    this.position = position;
+    this.pump();
+  }
+
+  /** Resolves once every data byte is written (the body must have landed whole). */
+  drained(): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.dispatched === this.dataBytes && this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => { this.waiter = { resolve, reject }; });
+  }
+
+  fail(error: unknown): void {
+    this.failure ??= error;
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.reject(error);
+  }
+
+  private pump(): void {
+    if (this.position === undefined || this.failure !== undefined || this.state === 'abandoned') return;
+    while (this.inFlight < REGION_WRITES_MAX) {
+      const ready = this.available - this.dispatched;
+      const last = this.available === this.dataBytes;
+      if (ready === 0 || (ready < REGION_CHUNK_BYTES && !last)) return;
+      const end = Math.min(this.dispatched + REGION_CHUNK_BYTES, this.available);
+      const views = this.slice(this.dispatched, end);
+      for (const view of views) this.crc = crc32cUpdate(this.crc, view);
+      const at = this.position + this.dispatched;
+      this.dispatched = end;
+      this.inFlight++;
+      this.writer.writeRegion(views, at).then(() => {
+        this.inFlight--;
+        if (this.dispatched === this.dataBytes && this.inFlight === 0) {
+          const waiter = this.waiter;
+          this.waiter = undefined;
+          waiter?.resolve();
+        } else {
+          this.pump();
+        }
+      }, (error: unknown) => {
+        this.inFlight--;
+        this.writer.failWith(error);
+        this.fail(error);
+      });
+    }
+  }
+
+  /** Views of data bytes [from, to) across the pieces. */
+  private slice(from: number, to: number): Uint8Array[] {
+    const views: Uint8Array[] = [];
+    let start = 0;
+    for (const piece of this.pieces) {
+      const end = start + piece.length;
+      if (end > from && start < to) views.push(piece.subarray(Math.max(from - start, 0), Math.min(to, end) - start));
+      start = end;
+      if (start >= to) break;
+    }
+    return views;
+  }
 }
