@@ -20,6 +20,28 @@ export interface CallContext {
   readonly peer: string;
   /** Aborted when the client cancels, the deadline passes or the call ends early. */
   readonly signal: AbortSignal;
+  /**
+   * DoPut and DoExchange on transports that assemble messages themselves: sets (or, with
+   * undefined, clears) a watcher that sees each request message as it arrives, before the
+   * handler receives it. Absent on other transports.
+   */
+  readonly watchRequests?: (watcher: FlightDataWatcher | undefined) => void;
+}
+
+/**
+ * Sees request messages as they arrive (CallContext.watchRequests). Every message reaches
+ * exactly one of the two calls, in order. Runs inside the transport's read path: keep it short,
+ * and throwing only stops the watching.
+ */
+export interface FlightDataWatcher {
+  /**
+   * A message whose body is still arriving: its other fields (`head`, dataBody empty) and the
+   * memory the body lands in, which the complete message's dataBody views. Returns a callback
+   * told how many body bytes have landed so far, or undefined to not follow this body.
+   */
+  bodyStarted(head: FlightData, body: Uint8Array): ((landed: number) => void) | undefined;
+  /** Any other message, complete, before the handler sees it. */
+  messageArrived(message: FlightData): void;
 }
 
 export interface FlightHandlers {

@@ -15,7 +15,7 @@ import { GrpcJsTransport } from './transport/grpc-js-server.ts';
 import { Http2Transport } from './transport/http2-server.ts';
 import type { TransportServer } from './transport/transport.ts';
 
-export type { CallContext, CallOutcome, CallStatus, FlightHandlers, FlightMethod, DispatchOptions } from './dispatch.ts';
+export type { CallContext, CallOutcome, CallStatus, FlightDataWatcher, FlightHandlers, FlightMethod, DispatchOptions } from './dispatch.ts';
 export { flightServiceDefinition } from './transport/grpc-js-server.ts';
 
 export interface FlightServerOptions extends DispatchOptions {

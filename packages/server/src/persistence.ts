@@ -9,10 +9,12 @@ import type { Config } from './config/config.ts';
 import { longbowError } from './errors.ts';
 import type { Logger } from './log/logger.ts';
 import type { LongbowMetrics } from './metrics/longbow-metrics.ts';
-import type { Journal, Store } from './store/store.ts';
+import type { Journal, StagedPut, Store } from './store/store.ts';
 import { keysOfIdsBatch } from './store/ids-batch.ts';
 import { SnapshotCorruptionError, loadCurrentSnapshot, removeTemporarySnapshots, type LoadedDataset } from './snapshot/snapshot-reader.ts';
-import { RecordType, WalCorruptionError, WalRecovery, WalWriter, WalWriterFailedError, type FileLayer, type WalRecord } from './wal/index.ts';
+import {
+  RecordType, WalCorruptionError, WalRecovery, WalWriter, WalWriterFailedError, type FileLayer, type StagedRecord, type WalRecord,
+} from './wal/index.ts';
 
 /**
  * Arrow IPC stream bytes of one batch (schema, the dictionaries it uses, the batch) as pieces to
@@ -60,6 +62,14 @@ export class WalJournal implements ClosableJournal {
     return this.append(RecordType.drop, dataset, new Uint8Array(0));
   }
 
+  stagePut(dataset: string, prefix: readonly Uint8Array[], body: Uint8Array): StagedPut | null {
+    return this.writer.stage(dataset, prefix, body);
+  }
+
+  commitStagedPut(staged: StagedPut): Promise<number> {
+    return this.durable(() => this.writer.commitStaged(staged as StagedRecord));
+  }
+
   appendDelete(dataset: string, payload: Uint8Array | readonly Uint8Array[]): Promise<number> {
     return this.append(RecordType.deleteRows, dataset, payload);
   }
@@ -76,9 +86,14 @@ export class WalJournal implements ClosableJournal {
     return this.writer.deleteSegmentsUpTo(seq);
   }
 
-  private async append(type: RecordType, dataset: string, payload: Uint8Array | readonly Uint8Array[]): Promise<number> {
+  private append(type: RecordType, dataset: string, payload: Uint8Array | readonly Uint8Array[]): Promise<number> {
+    return this.durable(() => this.writer.append(type, dataset, payload));
+  }
+
+  /** The sequence of a write once durable; a failed writer stops the server. */
+  private async durable(write: () => Promise<{ seq: number }>): Promise<number> {
     try {
-      return (await this.writer.append(type, dataset, payload)).seq;
+      return (await write()).seq;
     } catch (error) {
       if (error instanceof WalWriterFailedError || this.writer.failed) this.onFatal(error as Error);
       throw longbowError('WAL_UNAVAILABLE', 'the write was not acknowledged; the server is stopping');

@@ -10,6 +10,14 @@ const PREFIX_BYTES = 5;
 /** Bytes of a message collected before its layout is read to place the body (headers are small). */
 const LAYOUT_PROBE_BYTES = 64 * 1024;
 const FLIGHT_DATA_BODY_TAG = [0xc2, 0x3e]; // field 1000, wire type 2
+/** Bodies from this size on are placed on a page boundary (see placeBody). */
+const PAGE_PLACED_BODY_BYTES_MIN = 1 << 20;
+const PAGE_BYTES = 4096;
+/**
+ * Where glibc puts the data of a large (mmap'd) allocation: 16 bytes past a page boundary.
+ * An assumption used only to choose padding; nothing depends on it for correctness.
+ */
+const LARGE_ALLOCATION_PAGE_OFFSET = 16;
 
 /**
  * Offset of the data_body bytes inside a serialized FlightData prefix, or -1 when the body
@@ -17,17 +25,27 @@ const FLIGHT_DATA_BODY_TAG = [0xc2, 0x3e]; // field 1000, wire type 2
  * length-delimited.
  */
 export function flightDataBodyOffset(bytes: Uint8Array): number {
+  return flightDataBodyLayout(bytes)?.offset ?? -1;
+}
+
+/**
+ * Where the data_body field sits in a serialized FlightData prefix: `keyStart` (its tag),
+ * `offset` (its bytes) and `length`; undefined when the field does not start within `bytes`.
+ */
+export function flightDataBodyLayout(bytes: Uint8Array): { keyStart: number; offset: number; length: number } | undefined {
   const cursor = { position: 0 };
   while (cursor.position < bytes.length) {
     const keyStart = cursor.position;
     const key = readVarint(bytes, cursor);
-    if (key === undefined || key % 8 !== 2) return -1;
+    if (key === undefined || key % 8 !== 2) return undefined;
     const length = readVarint(bytes, cursor);
-    if (length === undefined) return -1;
-    if (bytes[keyStart] === FLIGHT_DATA_BODY_TAG[0] && bytes[keyStart + 1] === FLIGHT_DATA_BODY_TAG[1]) return cursor.position;
+    if (length === undefined) return undefined;
+    if (bytes[keyStart] === FLIGHT_DATA_BODY_TAG[0] && bytes[keyStart + 1] === FLIGHT_DATA_BODY_TAG[1]) {
+      return { keyStart, offset: cursor.position, length };
+    }
     cursor.position += length;
   }
-  return -1;
+  return undefined;
 }
 
 /** A varint at cursor.position, or undefined when it is cut off by the end of `bytes`. */
@@ -55,6 +73,22 @@ export interface MessageReaderOptions {
   transientChunks?: boolean;
 }
 
+/**
+ * Sees each message as it arrives (FlightData requests): every message reaches exactly one of
+ * the two calls, in order.
+ */
+export interface MessageWatcher {
+  /**
+   * A message whose last field is a FlightData body has its other fields in: `head` holds their
+   * bytes (valid only during the call), `body` is the memory the body lands in (the complete
+   * message's body views it). Returns a callback told how many body bytes have landed, or
+   * undefined.
+   */
+  bodyStarted(head: Uint8Array, body: Uint8Array): ((landed: number) => void) | undefined;
+  /** Any other message, complete (decompressed), just before it is returned. */
+  messageCompleted(message: Uint8Array): void;
+}
+
 /** Incremental reader: push DATA chunks, get complete messages. */
 export class GrpcMessageReader {
   private prefix = Buffer.alloc(PREFIX_BYTES);
@@ -66,6 +100,12 @@ export class GrpcMessageReader {
   private pendingBytes = 0;
   private target: Uint8Array | null = null;
   private targetFilled = 0;
+  /** Set by the transport to see messages as they arrive; a watcher that throws is dropped. */
+  watcher: MessageWatcher | undefined;
+  /** Whether the current message went to watcher.bodyStarted. */
+  private watched = false;
+  private bodyProgress: ((landed: number) => void) | undefined;
+  private bodyStart = 0;
 
   constructor(private readonly options: MessageReaderOptions) {}
 
@@ -105,6 +145,7 @@ export class GrpcMessageReader {
   landed(bytes: number): Uint8Array[] {
     this.targetFilled += bytes;
     if (this.targetFilled > this.messageLength) throw new FlightError(GrpcStatus.INTERNAL, 'direct read past the end of a message');
+    this.reportProgress();
     return this.targetFilled === this.messageLength ? [this.finishMessage()] : [];
   }
 
@@ -141,6 +182,7 @@ export class GrpcMessageReader {
     if (this.target) {
       this.target.set(bytes, this.targetFilled);
       this.targetFilled += bytes.length;
+      this.reportProgress();
       return;
     }
     this.pending.push(this.options.transientChunks ? Buffer.from(bytes) : bytes);
@@ -157,10 +199,19 @@ export class GrpcMessageReader {
     return this.pending[0];
   }
 
-  /** Chooses the start padding that puts the body on an 8-byte boundary, then copies in. */
+  /**
+   * Chooses the start padding that puts the body on an 8-byte boundary, then copies in. A large
+   * body is put where its memory most likely starts on a page, so that the write-ahead log can
+   * write it with direct I/O without copying it first (the kernel checks; it is copied if not).
+   */
   private placeBody(bodyOffset = flightDataBodyOffset(this.pendingHead())): void {
-    const pad = bodyOffset < 0 ? 0 : (8 - (bodyOffset % 8)) % 8;
+    let pad = bodyOffset < 0 ? 0 : (8 - (bodyOffset % 8)) % 8;
+    if (bodyOffset >= 0 && this.messageLength - bodyOffset >= PAGE_PLACED_BODY_BYTES_MIN) {
+      // Both page offsets are multiples of 8, so the body stays 8-byte aligned in its buffer.
+      pad = (PAGE_BYTES - ((LARGE_ALLOCATION_PAGE_OFFSET + bodyOffset) % PAGE_BYTES)) % PAGE_BYTES;
+    }
     this.allocate(pad);
+    if (bodyOffset >= 0 && this.watcher && !this.compressed) this.watchBody();
     const pending = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
@@ -177,7 +228,38 @@ export class GrpcMessageReader {
     this.target = null;
     this.targetFilled = 0;
     this.prefixFilled = 0;
-    return this.compressed ? this.decompress(message) : message;
+    const complete = this.compressed ? this.decompress(message) : message;
+    if (!this.watched) this.callWatcher((watcher) => watcher.messageCompleted(complete));
+    this.watched = false;
+    this.bodyProgress = undefined;
+    return complete;
+  }
+
+  /** Tells the watcher about a body that ends the message, once its other fields are in. */
+  private watchBody(): void {
+    const head = this.pendingHead();
+    const layout = flightDataBodyLayout(head);
+    if (!layout || layout.offset + layout.length !== this.messageLength) return; // fields after the body: seen complete
+    this.watched = true;
+    this.bodyStart = layout.offset;
+    const body = this.target!.subarray(layout.offset, this.messageLength);
+    this.callWatcher((watcher) => { this.bodyProgress = watcher.bodyStarted(head.subarray(0, layout.keyStart), body); });
+  }
+
+  private reportProgress(): void {
+    const progress = this.bodyProgress;
+    if (progress && this.targetFilled > this.bodyStart) this.callWatcher(() => progress(this.targetFilled - this.bodyStart));
+  }
+
+  private callWatcher(call: (watcher: MessageWatcher) => void): void {
+    const watcher = this.watcher;
+    if (!watcher) return;
+    try {
+      call(watcher);
+    } catch {
+      this.watcher = undefined; // a watcher is an optimisation: the messages flow on without it
+      this.bodyProgress = undefined;
+    }
   }
 
   private decompress(message: Uint8Array): Uint8Array {

@@ -9,16 +9,16 @@
 import type { EventEmitter } from 'node:events';
 import * as http2 from 'node:http2';
 import { ERROR_CODE_TRAILER, FlightError, GrpcStatus } from '../errors.ts';
-import { flightDataParts } from '../codec/flight-data.ts';
+import { decodeFlightData, flightDataParts } from '../codec/flight-data.ts';
 import {
-  flightDataCodec, methodForPath, type CallContext, type CallDispatcher, type CallStatus, type MethodShape,
+  flightDataCodec, methodForPath, type CallContext, type CallDispatcher, type CallStatus, type FlightDataWatcher, type MethodShape,
 } from '../dispatch.ts';
 import type { FlightData } from '../protocol.ts';
 import { splitAddress } from '../http2/frames.ts';
 import { Http2Listener } from '../http2/server-connection.ts';
 import type { PeerSocket } from '../http2/server-stream.ts';
 import type { DirectSink } from '../http2/stream.ts';
-import { GrpcMessageReader, encodeGrpcMessage, messagePrefix, parseGrpcTimeout } from './grpc-framing.ts';
+import { GrpcMessageReader, encodeGrpcMessage, messagePrefix, parseGrpcTimeout, type MessageWatcher } from './grpc-framing.ts';
 import type { TransportOptions, TransportServer } from './transport.ts';
 import { drained } from './drain.ts';
 
@@ -218,26 +218,27 @@ export class Http2Transport implements TransportServer {
       return;
     }
     const socket = stream.session?.socket;
-    const context: CallContext = {
-      method: shape.name,
-      headers: headersOf(headers),
-      peer: socket ? `${socket.remoteFamily === 'IPv6' ? 'ipv6' : 'ipv4'}:${socket.remoteAddress}:${socket.remotePort}` : 'unknown',
-      signal: call.controller.signal,
-    };
-    void this.run(shape, call, context, headers);
-  }
-
-  private async run(shape: MethodShape, call: Http2Call, context: CallContext, headers: http2.IncomingHttpHeaders): Promise<void> {
-    const startNs = process.hrtime.bigint();
-    const timeoutMs = parseGrpcTimeout(headers['grpc-timeout'] as string | undefined);
-    let timedOut = false;
-    const timer = timeoutMs === undefined ? undefined : setTimeout(() => { timedOut = true; call.controller.abort(); }, timeoutMs);
     const reader = new GrpcMessageReader({
       messageBytesMax: this.options.messageBytesMax,
       encoding: headers['grpc-encoding'] as string | undefined,
       alignFlightDataBody: shape.request === flightDataCodec,
       transientChunks: this.engine === 'own', // our connection reads into a reused buffer
     });
+    const context: CallContext = {
+      method: shape.name,
+      headers: headersOf(headers),
+      peer: socket ? `${socket.remoteFamily === 'IPv6' ? 'ipv6' : 'ipv4'}:${socket.remoteAddress}:${socket.remotePort}` : 'unknown',
+      signal: call.controller.signal,
+      ...(shape.request === flightDataCodec && shape.requestStream ? { watchRequests: (watcher) => { reader.watcher = watcher && flightDataWatcher(watcher); } } : {}),
+    };
+    void this.run(shape, call, context, headers, reader);
+  }
+
+  private async run(shape: MethodShape, call: Http2Call, context: CallContext, headers: http2.IncomingHttpHeaders, reader: GrpcMessageReader): Promise<void> {
+    const startNs = process.hrtime.bigint();
+    const timeoutMs = parseGrpcTimeout(headers['grpc-timeout'] as string | undefined);
+    let timedOut = false;
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => { timedOut = true; call.controller.abort(); }, timeoutMs);
     try {
       const requests = this.requests(shape, call, reader);
       const input = shape.requestStream ? requests : await this.single(requests);
@@ -331,4 +332,12 @@ export class Http2Transport implements TransportServer {
     if (count !== 1) throw malformedRequest(`expected one request message, got ${count}`);
     return request;
   }
+}
+
+/** A FlightData watcher as the message reader calls it: heads and messages decoded first. */
+function flightDataWatcher(watcher: FlightDataWatcher): MessageWatcher {
+  return {
+    bodyStarted: (head, body) => watcher.bodyStarted(decodeFlightData(head), body),
+    messageCompleted: (message) => watcher.messageArrived(decodeFlightData(message)),
+  };
 }

@@ -17,6 +17,7 @@ export interface Config {
   grpcMessageBytesMax: number;
   walSync: 'fsync' | 'none' | 'off';
   walSegmentBytesMax: number;
+  walStreamBytesMin: number;
   walRecovery: 'strict' | 'truncate';
   snapshotIntervalMs: number;
   metricsAddr: string;
@@ -71,6 +72,7 @@ export const SETTINGS = {
   grpcMessageBytesMax: { variable: 'LONGBOW_GRPC_MAX_MSG_SIZE', defaultValue: '-1', schema: z.union([z.literal('-1').transform(() => -1), size('size')]), description: 'Largest gRPC message in bytes; -1 means no limit (pyarrow sends a whole table as one message).' },
   walSync: { variable: 'LONGBOW_WAL_SYNC', defaultValue: 'fsync', schema: z.enum(['fsync', 'none', 'off']), description: '`fsync`: a write is acknowledged once its WAL record is on disk. `none`: once written to the OS (lost on power failure). `off`: no WAL at all, memory only (nothing survives a restart). Both of the latter are logged loudly at startup.' },
   walSegmentBytesMax: { variable: 'LONGBOW_MAX_WAL_SIZE', defaultValue: '100MiB', schema: size('size'), description: 'Size at which a WAL segment file is closed and the next one started.' },
+  walStreamBytesMin: { variable: 'LONGBOW_WAL_STREAM_SIZE', defaultValue: '4MiB', schema: size('size'), description: 'A DoPut record batch of at least this many bytes is written to the WAL while it arrives, not after, so that receiving and logging overlap; `0` turns this off.' },
   walRecovery: { variable: 'LONGBOW_WAL_RECOVERY', defaultValue: 'strict', schema: z.enum(['strict', 'truncate']), description: '`strict`: refuse to start on a corrupt WAL record before the tail. `truncate`: cut the log at the corruption and start (records after it are lost).' },
   snapshotIntervalMs: { variable: 'LONGBOW_SNAPSHOT_INTERVAL', defaultValue: '1h', schema: duration('duration'), description: 'How often a snapshot is written (Go-style duration: `30s`, `5m`, `1h`); `0` turns the timer off (force_snapshot still works).' },
   metricsAddr: { variable: 'LONGBOW_METRICS_ADDR', defaultValue: '0.0.0.0:9090', schema: address, description: 'HTTP port for `/metrics` (Prometheus text) and `/healthz`.' },

@@ -41,6 +41,7 @@ export class LongbowMetrics {
   readonly flightBytesProcessed: Counter<'method'>;
   readonly walWrites: Counter<'status'>;
   readonly walBytesWritten: Counter;
+  readonly walStreamedPuts: Counter;
   readonly walFsyncDuration: Histogram;
   readonly walReplayDuration: Gauge;
   readonly walReplayRecords: Gauge;
@@ -72,6 +73,9 @@ export class LongbowMetrics {
       labelNames: ['status'], registers,
     });
     this.walBytesWritten = new Counter({ name: 'longbow_wal_bytes_written_total', help: 'Bytes written to write-ahead log segments (records and segment headers).', registers });
+    this.walStreamedPuts = new Counter({
+      name: 'longbow_wal_streamed_puts_total', help: 'DoPut batches written to the write-ahead log while they arrived (LONGBOW_WAL_STREAM_SIZE), counted once committed.', registers,
+    });
     this.walFsyncDuration = new Histogram({
       name: 'longbow_wal_fsync_duration_seconds', help: 'Duration of each write-ahead log fsync (one per group commit).',
       buckets: FSYNC_DURATION_BUCKETS_SECONDS, registers,

@@ -19,6 +19,7 @@ import type { AppendResult } from '../store/store.ts';
 import { PUT_BATCHES_IN_FLIGHT_MAX } from '../limits.ts';
 import { parseCriteria } from './criteria.ts';
 import { parseTicket } from './ticket.ts';
+import { PutStaging } from './put-staging.ts';
 
 const EMPTY = new Uint8Array(0);
 
@@ -147,8 +148,8 @@ export class LongbowFlightService implements FlightHandlers {
    * message is already being received, so network and disk overlap; a client that waits for
    * each acknowledgement before sending more gets it without delay.
    */
-  async *doPut(messages: AsyncIterable<FlightData>): AsyncGenerator<PutResult> {
-    const { store } = this.context;
+  async *doPut(messages: AsyncIterable<FlightData>, call?: CallContext): AsyncGenerator<PutResult> {
+    const { store, config } = this.context;
     const decoder = new FlightDataDecoder();
     const pending: Promise<AppendResult>[] = [];
     const iterator = messages[Symbol.asyncIterator]();
@@ -156,6 +157,10 @@ export class LongbowFlightService implements FlightHandlers {
     let ended = false;
     let dataset: string | undefined;
     let stored = 0;
+    let index = -1; // of the last message read, in arrival order
+    // Large batches go to the log while they arrive (service/put-staging.ts).
+    const staging = call?.watchRequests && config.walStreamBytesMin > 0 ? new PutStaging(store, config.walStreamBytesMin, datasetOf) : undefined;
+    if (staging) call!.watchRequests!(staging);
     try {
       while (!ended || pending.length > 0) {
         if (!ended && reading === undefined && pending.length < PUT_BATCHES_IN_FLIGHT_MAX) reading = iterator.next();
@@ -171,6 +176,7 @@ export class LongbowFlightService implements FlightHandlers {
           ended = true;
           continue;
         }
+        index += 1;
         const decoded = decoder.decode(next.value);
         if (decoded.kind === 'schema') {
           const name = dataset ?? datasetOf(decoded.descriptor);
@@ -179,13 +185,17 @@ export class LongbowFlightService implements FlightHandlers {
         } else if (decoded.kind === 'batch') {
           if (dataset === undefined) throw longbowError('MISSING_SCHEMA', 'a record batch arrived before the schema');
           // store.append validates, reserves memory and takes its log sequence synchronously.
-          const appended = store.append(dataset, decoded.batch);
+          const appended = store.append(dataset, decoded.batch, staging?.take(index, dataset, next.value.dataBody as Uint8Array));
           appended.catch(() => undefined); // handled when acknowledged
           pending.push(appended);
         }
         // Dictionary batches are kept by the decoder; metadata-only messages carry nothing to store.
       }
     } finally {
+      if (staging) {
+        call!.watchRequests!(undefined);
+        staging.abandonAll();
+      }
       // After a failure, batches still in flight finish on their own (durable but unacknowledged).
       pending.length = 0;
       if (!ended) void iterator.return?.()?.catch(() => undefined);

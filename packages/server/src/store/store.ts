@@ -54,9 +54,26 @@ export function checkDatasetName(name: string): string {
  */
 export interface Journal {
   appendPut(dataset: string, payload: Uint8Array | Uint8Array[]): Promise<number>;
+  /**
+   * Optional: starts a put record written while its body arrives (the bytes are the batch's IPC
+   * stream: `prefix`, then `body`); null when not possible now. See service/put-staging.ts.
+   */
+  stagePut?(dataset: string, prefix: readonly Uint8Array[], body: Uint8Array): StagedPut | null;
+  /** Makes a staged put count, like appendPut: takes its sequence now, resolves once durable. */
+  commitStagedPut?(staged: StagedPut): Promise<number>;
   appendDrop(dataset: string): Promise<number>;
   /** `payload`: the ids to delete, as the serializer made them (Arrow IPC stream of an `id` column). */
   appendDelete(dataset: string, payload: Uint8Array | Uint8Array[]): Promise<number>;
+}
+
+/** A put record being written while its batch arrives (Journal.stagePut). */
+export interface StagedPut {
+  /** The body memory it was staged with. */
+  readonly body: Uint8Array;
+  /** The first `bytes` body bytes are final. */
+  landed(bytes: number): void;
+  /** It will not be committed. */
+  abandon(): void;
 }
 
 /** Turns a batch into the bytes the journal keeps (Arrow IPC stream: schema, dictionaries, batch). */
@@ -151,21 +168,36 @@ export class Store {
     return dataset;
   }
 
+  /** Starts a put record written while its batch arrives, when the journal can (else null). */
+  stagePut(dataset: string, prefix: readonly Uint8Array[], body: Uint8Array): StagedPut | null {
+    return this.journal.stagePut?.(dataset, prefix, body) ?? null;
+  }
+
   /**
    * Appends one batch: all-or-nothing. Validation, the memory reservation and the journal
    * sequence happen synchronously, in call order, so the order in which writes were checked is
    * the order in which they are logged and applied. A dataset created for a batch that then
-   * fails is removed again. Throws SCHEMA_MISMATCH, INVALID_SCHEMA, MEMORY_LIMIT, WAL_UNAVAILABLE.
+   * fails is removed again. `staged`: the batch's record, already written while it arrived
+   * (stagePut); it is committed instead of logging the batch, and abandoned if the batch is
+   * refused. Throws SCHEMA_MISMATCH, INVALID_SCHEMA, MEMORY_LIMIT, WAL_UNAVAILABLE.
    */
-  async append(name: string, batch: RecordBatch): Promise<AppendResult> {
-    this.checkSchema(name, batch.schema);
-    const bytes = batchBytes(batch);
-    this.reserve(bytes);
-    const created = !this.datasets.has(name);
-    const dataset = this.ensure(name, batch.schema);
+  async append(name: string, batch: RecordBatch, staged?: StagedPut): Promise<AppendResult> {
+    let bytes: number;
+    let created: boolean;
+    let dataset: Dataset;
+    try {
+      this.checkSchema(name, batch.schema);
+      bytes = batchBytes(batch);
+      this.reserve(bytes);
+      created = !this.datasets.has(name);
+      dataset = this.ensure(name, batch.schema);
+    } catch (error) {
+      staged?.abandon();
+      throw error;
+    }
     let seq: number;
     try {
-      seq = await this.journal.appendPut(name, this.serialize(batch));
+      seq = await (staged && this.journal.commitStagedPut ? this.journal.commitStagedPut(staged) : this.journal.appendPut(name, this.serialize(batch)));
     } catch (error) {
       this.reservedBytes -= bytes;
       if (created && dataset.rows === 0 && dataset.batches.length === 0 && this.datasets.get(name) === dataset) {

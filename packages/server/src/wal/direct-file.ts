@@ -29,7 +29,9 @@ const STAGING_BYTES = 8 << 20;
 /** Step of the alignment probe: V8 backing stores are at least 8-byte aligned. */
 const PROBE_STEP = 8;
 /** Size of the aligned buffers writes into reserved space are copied through. */
-const RESERVED_CHUNK_BYTES = 2 << 20;
+const RESERVED_CHUNK_BYTES = 4 << 20;
+/** Memory the kernel refused direct writes from: not tried again. */
+const misaligned = new WeakSet<ArrayBufferLike>();
 
 interface Staging {
   /** The aligned view writes are made from (STAGING_BYTES long). */
@@ -158,43 +160,98 @@ class DirectAppendFile implements WalFile {
   }
 
   /**
-   * Writes `buffers` into reserved space at block boundary `position`, copied through aligned
-   * buffers; the last block is padded with zeros (reserved space runs to a block boundary).
+   * Writes `buffers` into reserved space at block boundary `position`. Whole blocks that start
+   * on a block boundary of the file are written straight from the caller's memory when the
+   * kernel accepts its address (a buffer placed on a page boundary, see grpc-framing.ts); the
+   * rest is copied through aligned buffers, the last block padded with zeros (reserved space
+   * runs to a block boundary).
    */
   async writeReserved(buffers: readonly Uint8Array[], position: number): Promise<number> {
     if (position % BLOCK_BYTES !== 0) throw new Error(`${this.path}: reserved write at ${position}, not on a block boundary`);
-    let total = 0;
-    let pieces = buffers.filter((buffer) => buffer.length > 0);
-    while (pieces.length > 0) {
-      const chunk = reservedPool.pop() ?? await alignedBuffer(this.handle, RESERVED_CHUNK_BYTES, position + total);
+    let cursor = position;
+    let copied: Uint8Array[] = [];
+    let copiedBytes = 0;
+    const flushCopied = async () => {
+      if (copiedBytes === 0) return;
+      await this.writeCopied(copied, cursor - copiedBytes);
+      copied = [];
+      copiedBytes = 0;
+    };
+    for (const buffer of buffers) {
+      let rest = buffer;
+      // A direct candidate: starts on a block boundary of the file, at least one whole block.
+      if (cursor % BLOCK_BYTES === 0 && rest.length >= BLOCK_BYTES && !misaligned.has(rest.buffer)) {
+        await flushCopied();
+        const whole = rest.length - (rest.length % BLOCK_BYTES);
+        if (await this.writeFromCaller(rest.subarray(0, whole), cursor)) {
+          cursor += whole;
+          rest = rest.subarray(whole);
+        }
+      }
+      if (rest.length > 0) {
+        copied.push(rest);
+        copiedBytes += rest.length;
+        cursor += rest.length;
+      }
+    }
+    await flushCopied();
+    return cursor - position;
+  }
+
+  /** Writes `bytes` (whole blocks) at `position` from their own memory; false if its address is refused. */
+  private async writeFromCaller(bytes: Uint8Array, position: number): Promise<boolean> {
+    let done = 0;
+    while (done < bytes.length) {
+      let bytesWritten: number;
+      try {
+        ({ bytesWritten } = await this.handle.write(bytes, done, bytes.length - done, position + done));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EINVAL' || done > 0) throw error;
+        misaligned.add(bytes.buffer);
+        return false;
+      }
+      if (bytesWritten <= 0 || bytesWritten % BLOCK_BYTES !== 0) {
+        throw new Error(`direct write to ${this.path} wrote ${bytesWritten} of ${bytes.length - done} bytes at ${position + done}`);
+      }
+      done += bytesWritten;
+    }
+    this.physicalBytes = Math.max(this.physicalBytes, position + bytes.length);
+    return true;
+  }
+
+  /** Writes `pieces` at block boundary `position` through aligned buffers, padding the last block. */
+  private async writeCopied(pieces: readonly Uint8Array[], position: number): Promise<void> {
+    let offset = position;
+    let queue = [...pieces];
+    while (queue.length > 0) {
+      const chunk = reservedPool.pop() ?? await alignedBuffer(this.handle, RESERVED_CHUNK_BYTES, offset);
       if (!chunk) throw new Error(`${this.path}: no memory alignment accepted for direct writes`);
       try {
         let filled = 0;
-        while (pieces.length > 0 && filled < chunk.length) {
-          const piece = pieces[0];
+        while (queue.length > 0 && filled < chunk.length) {
+          const piece = queue[0];
           const count = Math.min(piece.length, chunk.length - filled);
           chunk.set(piece.subarray(0, count), filled);
           filled += count;
-          if (count === piece.length) pieces.shift();
-          else pieces[0] = piece.subarray(count);
+          if (count === piece.length) queue.shift();
+          else queue[0] = piece.subarray(count);
         }
         const padded = roundUp(filled, BLOCK_BYTES);
         chunk.fill(0, filled, padded);
         let done = 0;
         while (done < padded) {
-          const { bytesWritten } = await this.handle.write(chunk, done, padded - done, position + total + done);
+          const { bytesWritten } = await this.handle.write(chunk, done, padded - done, offset + done);
           if (bytesWritten <= 0 || bytesWritten % BLOCK_BYTES !== 0) {
-            throw new Error(`direct write to ${this.path} wrote ${bytesWritten} of ${padded - done} bytes at ${position + total + done}`);
+            throw new Error(`direct write to ${this.path} wrote ${bytesWritten} of ${padded - done} bytes at ${offset + done}`);
           }
           done += bytesWritten;
         }
-        this.physicalBytes = Math.max(this.physicalBytes, position + total + padded);
-        total += filled;
+        this.physicalBytes = Math.max(this.physicalBytes, offset + padded);
+        offset += filled;
       } finally {
         if (reservedPool.length < RESERVED_POOL_MAX) reservedPool.push(chunk);
       }
     }
-    return total;
   }
 
   read(): Promise<number> {

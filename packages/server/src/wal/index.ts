@@ -1,5 +1,5 @@
 /** The write-ahead log: public surface for the store and main.ts. */
-export { WalWriter, type WalWriterOptions, type WalSyncMode } from './writer.ts';
+export { WalWriter, type StagedRecord, type WalWriterOptions, type WalSyncMode } from './writer.ts';
 export { WalRecovery, type WalRecoveryOptions, type RecoveryMode, type RecoveryReport, type TornTail, type Truncation } from './recovery.ts';
 export { RecordType, WAL_FORMAT_VERSION, type WalPayload, type WalRecord } from './format.ts';
 export { NodeFileLayer, type FileLayer, type WalFile } from './file-layer.ts';

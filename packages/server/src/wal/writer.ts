@@ -61,9 +61,13 @@ interface QueuedCommit { kind: 'commit'; region: PutRegion; seq: number; resolve
 type Queued = QueuedRecord | QueuedRotation | QueuedRegion | QueuedCommit;
 
 /** Bytes of region data per write: a multiple of the block size. */
-const REGION_CHUNK_BYTES = 2 << 20;
-/** Region writes in flight per region. */
-const REGION_WRITES_MAX = 3;
+const REGION_CHUNK_BYTES = 4 << 20;
+/**
+ * Region writes in flight per region. Generous: completions are seen only between the socket
+ * reads of one event-loop turn (libuv reads up to 32 times per turn, tens of MB on loopback),
+ * so a small budget would let the disk idle while the body lands.
+ */
+const REGION_WRITES_MAX = 8;
 
 /**
  * A put being written while it arrives. Its data is `prefix` (small, known at once) followed by
@@ -389,6 +393,7 @@ export class WalWriter {
         item.region.state = 'committed';
         this.openRegions--;
         this.stagedCommits++;
+        this.metrics?.walStreamedPuts.inc();
         item.resolve({ seq: item.seq });
       }
     }
