@@ -15,6 +15,8 @@ export const SERVER_ARGS = ['--import', TSX_LOADER, SERVER_MAIN];
 export interface ServerProcess {
   child: ChildProcess;
   dataAddr: string;
+  /** The metrics HTTP endpoint, `host:port`. */
+  metricsAddr: string;
   client: FlightClient;
   /** Resolves with the exit code or signal, whenever the process ends. */
   exited: Promise<number | string | null>;
@@ -75,9 +77,10 @@ export async function startServerProcess(env: Record<string, string>, cwd?: stri
 
   const listening = await waitForLog((line) => line.msg === 'Longbow listening', 30_000);
   const dataAddr = String(listening.data_addr);
+  const metricsAddr = String(listening.metrics_addr);
   const client = new FlightClient(`grpc://${dataAddr}`, { token: env.LONGBOW_AUTH_TOKEN });
   return {
-    child, dataAddr, client, exited, waitForLog,
+    child, dataAddr, metricsAddr, client, exited, waitForLog,
     output: () => output,
     logLines: () => parseLines(output),
     async stop() {
