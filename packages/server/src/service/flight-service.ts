@@ -159,7 +159,8 @@ export class LongbowFlightService implements FlightHandlers {
     let stored = 0;
     let index = -1; // of the last message read, in arrival order
     // Large batches go to the log while they arrive (service/put-staging.ts).
-    const staging = call?.watchRequests && config.walStreamBytesMin > 0 ? new PutStaging(store, config.walStreamBytesMin, datasetOf) : undefined;
+    const staging = call?.watchRequests && store.canStagePuts && config.walStreamBytesMin > 0
+      ? new PutStaging(store, config.walStreamBytesMin, datasetOf) : undefined;
     if (staging) call!.watchRequests!(staging);
     try {
       while (!ended || pending.length > 0) {

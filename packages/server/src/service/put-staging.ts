@@ -77,15 +77,15 @@ export class PutStaging implements FlightDataWatcher {
 
   /**
    * The staged record of request message `index` (0-based, in arrival order), if it was staged
-   * for `dataset` and `body` is the memory it watched; records of earlier messages that were
-   * never claimed are abandoned.
+   * for `dataset`, `body` is the memory it watched and all of it was seen landing; otherwise,
+   * and for earlier messages never claimed, records are abandoned.
    */
   take(index: number, dataset: string, body: Uint8Array): StagedPut | undefined {
     while (this.entries.length > 0 && this.entries[0].index <= index) {
       const entry = this.entries.shift()!;
       const same = entry.index === index && entry.dataset === dataset
         && entry.staged.body.buffer === body.buffer && entry.staged.body.byteOffset === body.byteOffset && entry.staged.body.length === body.length;
-      if (same) return entry.staged;
+      if (same && entry.staged.complete) return entry.staged;
       entry.staged.abandon();
     }
     return undefined;

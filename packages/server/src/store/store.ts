@@ -72,6 +72,8 @@ export interface StagedPut {
   readonly body: Uint8Array;
   /** The first `bytes` body bytes are final. */
   landed(bytes: number): void;
+  /** The whole body landed and it was not abandoned: it can be committed. */
+  readonly complete: boolean;
   /** It will not be committed. */
   abandon(): void;
 }
@@ -167,6 +169,9 @@ export class Store {
     }
     return dataset;
   }
+
+  /** Whether the journal can write a put while its batch arrives (stagePut). */
+  get canStagePuts(): boolean { return this.journal.stagePut !== undefined; }
 
   /** Starts a put record written while its batch arrives, when the journal can (else null). */
   stagePut(dataset: string, prefix: readonly Uint8Array[], body: Uint8Array): StagedPut | null {

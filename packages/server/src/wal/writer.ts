@@ -23,7 +23,7 @@ import { NodeFileLayer, writeFully, type FileLayer, type WalFile } from './file-
 import { crc32cUpdate } from './crc32c.ts';
 import { BLOCK_BYTES } from './direct-file.ts';
 import {
-  RecordType, SEGMENT_HEADER_BYTES, encodeCommitPayload, encodeRecord, encodeRegionHead, isRecordType, payloadLength, recordBytes,
+  COMMIT_PAYLOAD_BYTES, RecordType, SEGMENT_HEADER_BYTES, encodeCommitPayload, encodeRecord, encodeRegionHead, isRecordType, payloadLength, recordBytes,
   regionBytesMax, verifyEncodedRecord, type EncodedRecord, type WalPayload,
 } from './format.ts';
 import { createSegmentFile, listSegments } from './segment-files.ts';
@@ -53,9 +53,10 @@ export interface WalWriterOptions {
 type ResolvedOptions = Required<Omit<WalWriterOptions, 'metrics'>> & Pick<WalWriterOptions, 'metrics'>;
 
 interface QueuedRecord { kind: 'record'; record: EncodedRecord; resolve(value: { seq: number }): void; reject(error: Error): void }
-interface QueuedRotation { kind: 'rotate'; resolve(value: { firstSeq: number; deferred?: boolean }): void; reject(error: Error): void }
-/** A put region to place: its head is written, its data follows as it lands. */
-interface QueuedRegion { kind: 'region'; region: PutRegion }
+/** A rotation to `firstSeq` decided when it was queued; `resolve` when one was asked for. */
+interface QueuedRotation { kind: 'rotate'; firstSeq: number; real: boolean; resolve?(value: { firstSeq: number }): void; reject?(error: Error): void }
+/** A put region: its head is written here, its data goes to the space after it as it lands. */
+interface QueuedRegion { kind: 'region'; region: PutRegion; head: Uint8Array; position: number; recordBytes: number; dataPosition: number }
 /** The commit of a region: written once the region's data is, with the sequence taken at commitStaged(). */
 interface QueuedCommit { kind: 'commit'; region: PutRegion; seq: number; resolve(value: { seq: number }): void; reject(error: Error): void }
 type Queued = QueuedRecord | QueuedRotation | QueuedRegion | QueuedCommit;
@@ -79,6 +80,8 @@ export interface StagedRecord {
   readonly body: Uint8Array;
   /** The first `bytes` bytes of the body are final: they may be written now. */
   landed(bytes: number): void;
+  /** Whole body landed, not abandoned: commitStaged() may be called. */
+  readonly complete: boolean;
   /** The put will not be committed: stop writing it (its space stays, never replayed). */
   abandon(): void;
 }
@@ -115,6 +118,11 @@ export class WalWriter {
   private openRegions = 0;
   /** A rotation was asked for while regions were open: done once none is. */
   private rotationWanted = false;
+  /**
+   * Where the next queued item goes: file positions and rotations are decided when an item is
+   * queued, so that a put region's data can be written before the records queued ahead of it.
+   */
+  private tail: { position: number; records: number; rotationsQueued: number };
   /** Region data writes in flight (close waits for them). */
   private readonly regionWrites = new Set<Promise<unknown>>();
   /** Puts staged (written while they arrived) and committed. */
@@ -129,6 +137,7 @@ export class WalWriter {
     this.metrics = options.metrics;
     this.segment = segment;
     this.nextSequence = options.nextSeq;
+    this.tail = { position: segment.sizeBytes, records: 0, rotationsQueued: 0 };
   }
 
   /**
@@ -178,10 +187,47 @@ export class WalWriter {
     const bytes = recordBytes(datasetBytes, payloadLength(payload));
     if (bytes - 4 > WAL_RECORD_BYTES_MAX) return this.refuse(new WalRecordTooLargeError(bytes, WAL_RECORD_BYTES_MAX + 4));
     const record = encodeRecord({ seq: this.nextSequence++, type, dataset, payload });
-    return new Promise((resolve, reject) => {
+    this.reserveTail(record.seq, record.bytes);
+    const appended = new Promise<{ seq: number }>((resolve, reject) => {
       this.queue.push({ kind: 'record', record, resolve, reject });
       this.scheduleFlush();
     });
+    this.rotateIfFull();
+    return appended;
+  }
+
+  /**
+   * Takes the next `bytes` at the tail for the item with sequence `seq`, queueing a rotation
+   * first when the tail segment is full or a rotation is wanted, unless a region is open (a
+   * region and its commit share a segment). Returns the position.
+   */
+  private reserveTail(seq: number, bytes: number): number {
+    const full = this.tail.position >= this.segmentBytesMax || this.rotationWanted;
+    if (full && this.tail.records > 0 && this.openRegions === 0) this.queueRotation(seq);
+    const position = this.tail.position;
+    this.tail.position += bytes;
+    this.tail.records++;
+    return position;
+  }
+
+  /**
+   * Queues the rotation of a full tail segment now rather than before the next record, so the
+   * next segment is ready when a put region arrives (its data is written only once its segment
+   * exists). The next item queued takes sequence nextSequence, the new segment's name.
+   */
+  private rotateIfFull(): void {
+    if (this.state !== 'open' || this.failure || this.openRegions > 0 || this.tail.records === 0) return;
+    if (this.tail.position >= this.segmentBytesMax || this.rotationWanted) this.queueRotation(this.nextSequence);
+  }
+
+  private queueRotation(firstSeq: number, resolve?: QueuedRotation['resolve'], reject?: QueuedRotation['reject']): void {
+    const real = this.tail.records > 0;
+    if (real) {
+      this.tail = { position: SEGMENT_HEADER_BYTES, records: 0, rotationsQueued: this.tail.rotationsQueued + 1 };
+      this.rotationWanted = false;
+    }
+    this.queue.push({ kind: 'rotate', firstSeq, real, resolve, reject });
+    this.scheduleFlush();
   }
 
   /**
@@ -197,9 +243,16 @@ export class WalWriter {
     const dataBytes = payloadLength(prefix) + body.length;
     if (regionBytesMax(datasetBytes, dataBytes, BLOCK_BYTES) - 4 > WAL_RECORD_BYTES_MAX) return null;
     const region = new PutRegion(this, this.nextSequence++, dataset, [...prefix, body], body, dataBytes);
+    const full = this.tail.position >= this.segmentBytesMax || this.rotationWanted;
+    if (full && this.tail.records > 0 && this.openRegions === 0) this.queueRotation(region.seq);
+    const position = this.tail.position;
+    const placed = encodeRegionHead({ seq: region.seq, dataset, position, dataBytes, alignBytes: BLOCK_BYTES });
+    this.reserveTail(region.seq, placed.recordBytes);
     this.openRegions++;
-    this.queue.push({ kind: 'region', region });
+    this.queue.push({ kind: 'region', region, ...placed, position });
     this.scheduleFlush();
+    // In the open segment, the data can go out at once; after a queued rotation, once that is done.
+    if (this.tail.rotationsQueued === 0) region.place(this.segment.file, placed.dataPosition);
     return region;
   }
 
@@ -217,6 +270,7 @@ export class WalWriter {
     if (this.state !== 'open') return this.refuse(new Error('WAL writer is closed'));
     region.state = 'committing';
     const seq = this.nextSequence++;
+    this.reserveTail(seq, recordBytes(Buffer.byteLength(region.dataset, 'utf8'), COMMIT_PAYLOAD_BYTES));
     return new Promise((resolve, reject) => {
       this.queue.push({ kind: 'commit', region, seq, resolve, reject });
       this.scheduleFlush();
@@ -233,10 +287,11 @@ export class WalWriter {
   rotate(): Promise<{ firstSeq: number; deferred?: boolean }> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.state !== 'open') return Promise.reject(new Error('WAL writer is closed'));
-    return new Promise((resolve, reject) => {
-      this.queue.push({ kind: 'rotate', resolve, reject });
-      this.scheduleFlush();
-    });
+    if (this.openRegions > 0) {
+      this.rotationWanted = true;
+      return Promise.resolve({ firstSeq: this.segment.firstSeq, deferred: true });
+    }
+    return new Promise((resolve, reject) => this.queueRotation(this.nextSequence, resolve, reject));
   }
 
   /** Writes what is queued, fsyncs (in every sync mode) and closes. Rejects if the writer failed. */
@@ -287,12 +342,13 @@ export class WalWriter {
   /** Called by a region when it is abandoned. */
   regionClosed(): void {
     this.openRegions--;
+    this.rotateIfFull();
   }
 
-  /** Runs a region data write on the current segment; close() waits for it. */
-  writeRegion(pieces: readonly Uint8Array[], position: number): Promise<number> {
+  /** Runs a region data write on `file` (the region's segment); close() waits for it. */
+  writeRegion(file: WalFile, pieces: readonly Uint8Array[], position: number): Promise<number> {
     this.unsyncedWrites = true;
-    const write = writeFully(this.segment.file, pieces, position, true);
+    const write = writeFully(file, pieces, position, true);
     this.regionWrites.add(write);
     const untrack = () => { this.regionWrites.delete(write); };
     write.then(untrack, untrack);
@@ -334,53 +390,34 @@ export class WalWriter {
     }
   }
 
-  /** Writes a batch (rotating where needed), fsyncs once, then resolves it. */
+  /** Writes a batch (rotating where it was decided), fsyncs once, then resolves it. */
   private async commit(batch: Queued[]): Promise<void> {
     let run: EncodedRecord[] = [];
-    let runBytes = 0;
     const flushRun = async () => {
       await this.writeRun(run);
       run = [];
-      runBytes = 0;
     };
-    const rotations: { item: QueuedRotation; firstSeq: number; deferred: boolean }[] = [];
-    for (let index = 0; index < batch.length; index++) {
-      const item = batch[index];
-      if (item.kind === 'region' && item.region.state === 'abandoned') continue; // never placed: nothing to write
-      const segmentFull = this.segment.records + run.length > 0 && this.segment.sizeBytes + runBytes >= this.segmentBytesMax;
-      // A region and its commit must share a segment: no rotation while one is open.
-      if (this.openRegions === 0 && (item.kind === 'rotate' || segmentFull || this.rotationWanted)) {
-        await flushRun();
-        const firstSeq = nextSeqIn(batch, index, this.nextSequence);
-        await this.rotateTo(firstSeq);
-        this.rotationWanted = false;
-        if (item.kind === 'rotate') {
-          rotations.push({ item, firstSeq, deferred: false });
-          continue;
-        }
-      }
+    /** The position the next item of the batch is written at. */
+    const cursor = () => this.segment.sizeBytes + run.reduce((sum, record) => sum + record.bytes, 0);
+    for (const item of batch) {
       if (item.kind === 'rotate') {
-        this.rotationWanted = true;
-        rotations.push({ item, firstSeq: this.segment.firstSeq, deferred: true });
+        await flushRun();
+        await this.rotateTo(item.firstSeq);
+        if (item.real) this.tail.rotationsQueued--;
       } else if (item.kind === 'record') {
         run.push(item.record);
-        runBytes += item.record.bytes;
       } else if (item.kind === 'region') {
-        const placed = encodeRegionHead({
-          seq: item.region.seq, dataset: item.region.dataset, position: this.segment.sizeBytes + runBytes,
-          dataBytes: item.region.dataBytes, alignBytes: BLOCK_BYTES,
-        });
-        run.push({ seq: item.region.seq, head: placed.head, payload: [], bytes: placed.head.length });
+        assert.equal(cursor(), item.position, `put region ${item.region.seq} placed at ${item.position}, written at ${cursor()}`);
+        run.push({ seq: item.region.seq, head: item.head, payload: [], bytes: item.head.length });
         await flushRun();
-        this.segment.sizeBytes += placed.recordBytes - placed.head.length; // the data area, filled by the region
-        item.region.place(placed.dataPosition);
+        this.segment.sizeBytes += item.recordBytes - item.head.length; // the data area, written by the region
+        if (!item.region.placed) item.region.place(this.segment.file, item.dataPosition);
       } else {
         await item.region.drained();
         const record = encodeRecord({
           seq: item.seq, type: RecordType.putCommit, dataset: item.region.dataset, payload: encodeCommitPayload(item.region.seq, item.region.crc),
         });
         run.push(record);
-        runBytes += record.bytes;
       }
     }
     await flushRun();
@@ -395,16 +432,18 @@ export class WalWriter {
         this.stagedCommits++;
         this.metrics?.walStreamedPuts.inc();
         item.resolve({ seq: item.seq });
+      } else if (item.kind === 'rotate') {
+        item.resolve?.({ firstSeq: item.firstSeq });
       }
     }
-    for (const { item, firstSeq, deferred } of rotations) item.resolve(deferred ? { firstSeq, deferred } : { firstSeq });
+    this.rotateIfFull();
   }
 
   private rejectAll(batch: readonly Queued[], error: Error): void {
     this.metrics?.walWrites.inc({ status: 'error' }, recordsIn(batch));
     for (const item of batch) {
       if (item.kind === 'region') item.region.fail(error);
-      else item.reject(error);
+      else item.reject?.(error);
     }
   }
 
@@ -536,8 +575,11 @@ class PutRegion implements StagedRecord {
   /** Data bytes that are final (prefix plus the body landed so far). */
   available: number;
   /** CRC32C of the data handed to writes so far. */
-  crc = 0;
+  private crcState = 0;
+  /** Data bytes the checksum covers so far. */
+  private checksummed = 0;
   private position: number | undefined;
+  private file: WalFile | undefined;
   private dispatched = 0;
   private inFlight = 0;
   private failure: unknown;
@@ -552,6 +594,7 @@ class PutRegion implements StagedRecord {
     readonly dataBytes: number,
   ) {
     this.available = dataBytes - body.length;
+    this.checksum();
   }
 
   landed(bytes: number): void {
@@ -559,7 +602,20 @@ class PutRegion implements StagedRecord {
     if (available <= this.available) return;
     assert.ok(available <= this.dataBytes, `landed ${bytes} bytes of a ${this.body.length}-byte body`);
     this.available = available;
+    this.checksum();
     this.pump();
+  }
+
+  /** CRC32C of the data: complete once the body has landed. */
+  get crc(): number {
+    assert.equal(this.checksummed, this.dataBytes, 'checksum of a region whose data has not all landed');
+    return this.crcState;
+  }
+
+  /** Checksums the bytes that just landed, while the socket read has them in the cache. */
+  private checksum(): void {
+    for (const view of this.slice(this.checksummed, this.available)) this.crcState = crc32cUpdate(this.crcState, view);
+    this.checksummed = this.available;
   }
 
   abandon(): void {
@@ -569,11 +625,16 @@ class PutRegion implements StagedRecord {
     this.fail(new Error('staged record abandoned'));
   }
 
-  /** The region's head is written; data goes at file offset `position` on. */
-  place(position: number): void {
+  /** Data goes to `file` at offset `position` on (the head may still be queued). */
+  place(file: WalFile, position: number): void {
+    this.file = file;
     this.position = position;
     this.pump();
   }
+
+  get placed(): boolean { return this.position !== undefined; }
+
+  get complete(): boolean { return this.state === 'open' && this.available === this.dataBytes; }
 
   /** Resolves once every data byte is written (the body must have landed whole). */
   drained(): Promise<void> {
@@ -597,11 +658,10 @@ class PutRegion implements StagedRecord {
       if (ready === 0 || (ready < REGION_CHUNK_BYTES && !last)) return;
       const end = Math.min(this.dispatched + REGION_CHUNK_BYTES, this.available);
       const views = this.slice(this.dispatched, end);
-      for (const view of views) this.crc = crc32cUpdate(this.crc, view);
       const at = this.position + this.dispatched;
       this.dispatched = end;
       this.inFlight++;
-      this.writer.writeRegion(views, at).then(() => {
+      this.writer.writeRegion(this.file!, views, at).then(() => {
         this.inFlight--;
         if (this.dispatched === this.dataBytes && this.inFlight === 0) {
           const waiter = this.waiter;
