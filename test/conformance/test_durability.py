@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+import urllib.request
 
 import pyarrow.flight as flight
 
@@ -38,6 +39,33 @@ def test_put_snapshot_put_kill9_restart_reads_everything(server_factory):
         original = simple_batch(100, start=100).column("vector").to_pylist()
         by_id = dict(zip(expected.column("id").to_pylist(), expected.column("vector").to_pylist()))
         assert [by_id[i] for i in range(100, 200)] == original
+
+
+def metric(server, name: str) -> float:
+    """A counter's value from /metrics (the address comes from the 'Longbow listening' log line)."""
+    address = next(str(record["metrics_addr"]) for record in server.log_records() if record.get("msg") == "Longbow listening")
+    text = urllib.request.urlopen(f"http://{address}/metrics", timeout=10).read().decode()
+    return float(next(line.split()[1] for line in text.splitlines() if line.startswith(name + " ")))
+
+
+def test_large_batches_logged_while_they_arrive_survive_kill9(server_factory):
+    """pyarrow sends a whole batch as one message: batches over LONGBOW_WAL_STREAM_SIZE are
+    written to the log while they arrive (put regions); after kill -9 every acknowledged one is back."""
+    env = {"LONGBOW_SNAPSHOT_INTERVAL": "0", "LONGBOW_WAL_STREAM_SIZE": "1MiB"}
+    first = server_factory(label="stream-1", env=env)
+    big = [simple_batch(20_000, start=k * 20_000, dims=32) for k in range(3)]  # ~2.7 MB each
+    with first.client() as connection:
+        put_acked(connection, "wide", big[:2])
+        put_acked(connection, "wide", [simple_batch(10, start=60_000, dims=32)])  # small: logged whole
+        put_acked(connection, "wide", big[2:])
+        assert metric(first, "longbow_wal_streamed_puts_total") == 3
+    assert first.kill() == -signal.SIGKILL
+    second = server_factory(label="stream-2", data_dir=first.data_dir, env=env)
+    with second.client() as connection:
+        table = get(connection, "wide")
+        assert ids(table) == list(range(60_010))
+        by_id = dict(zip(table.column("id").to_pylist(), table.column("vector").to_pylist()))
+        assert [by_id[i] for i in range(20_000, 40_000)] == big[1].column("vector").to_pylist()
 
 
 def test_sigterm_during_writes_exits_0_and_keeps_every_acknowledged_batch(server_factory):

@@ -425,18 +425,37 @@ export class WalWriter {
     this.groupCommits++;
     this.metrics?.walWrites.inc({ status: 'ok' }, recordsIn(batch));
     for (const item of batch) {
+      if (item.kind !== 'commit') continue;
+      item.region.state = 'committed';
+      this.openRegions--;
+      this.stagedCommits++;
+      this.metrics?.walStreamedPuts.inc();
+    }
+    await this.rotateBeforeAcknowledging();
+    for (const item of batch) {
       if (item.kind === 'record') item.resolve({ seq: item.record.seq });
-      else if (item.kind === 'commit') {
-        item.region.state = 'committed';
-        this.openRegions--;
-        this.stagedCommits++;
-        this.metrics?.walStreamedPuts.inc();
-        item.resolve({ seq: item.seq });
-      } else if (item.kind === 'rotate') {
-        item.resolve?.({ firstSeq: item.firstSeq });
-      }
+      else if (item.kind === 'commit') item.resolve({ seq: item.seq });
+      else if (item.kind === 'rotate') item.resolve?.({ firstSeq: item.firstSeq });
     }
     this.rotateIfFull();
+  }
+
+  /**
+   * Closes a full segment before the batch that filled it is acknowledged, when nothing else is
+   * queued. A client that waits for its acknowledgement before the next put (the usual bulk
+   * load) then finds the next segment ready: a put region can only be written once its segment
+   * exists, and a rotation started while a large put arrives finishes late (its file operations
+   * each wait for an event-loop turn, which the arriving data keeps busy).
+   */
+  private async rotateBeforeAcknowledging(): Promise<void> {
+    const full = this.segment.sizeBytes >= this.segmentBytesMax || this.rotationWanted;
+    const idle = this.queue.length === 0 && this.tail.rotationsQueued === 0 && this.tail.position === this.segment.sizeBytes;
+    if (!full || !idle || this.openRegions > 0 || this.segment.records === 0) return;
+    // Anything queued meanwhile goes to the new segment: regions are placed once it exists.
+    this.tail = { position: SEGMENT_HEADER_BYTES, records: 0, rotationsQueued: 1 };
+    this.rotationWanted = false;
+    await this.rotateTo(this.nextSequence);
+    this.tail.rotationsQueued--;
   }
 
   private rejectAll(batch: readonly Queued[], error: Error): void {
