@@ -9,6 +9,7 @@ import {
   parseSegmentFileName, segmentFileName, verifyEncodedRecord, type WalRecord,
 } from '../src/wal/format.ts';
 import { scanSegment } from '../src/wal/reader.ts';
+import { seededBytes } from './seeded-bytes.ts';
 
 const utf8 = new TextEncoder();
 
@@ -35,18 +36,6 @@ test('CRC32C over parts equals CRC32C over the whole, at every split and alignme
   }
 });
 
-/** A seeded xorshift32 byte source, so a failure is reproducible. */
-function randomBytes(length: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let state = seed | 1;
-  for (let index = 0; index < length; index++) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    bytes[index] = state & 0xff;
-  }
-  return bytes;
-}
 
 test('CRC32C uses the CPU instruction on x86-64 and arm64 Linux (the prebuilt binary loads)', (t) => {
   if (process.platform !== 'linux' || !['x64', 'arm64'].includes(process.arch)) {
@@ -55,13 +44,13 @@ test('CRC32C uses the CPU instruction on x86-64 and arm64 Linux (the prebuilt bi
   }
   assert.equal(crc32cIsNative, true);
   // Chained native calls over a large input equal the reference over the whole.
-  const bytes = randomBytes(1_000_003, 0x1234567);
+  const bytes = seededBytes(1_000_003, 0x1234567);
   const expected = crc32cReference(0, bytes);
   assert.equal(crc32cUpdate(crc32cUpdate(0, bytes.subarray(0, 500_001)), bytes.subarray(500_001)), expected);
 });
 
 test('CRC32C fast paths match the byte-at-a-time reference at every length, start offset and split', () => {
-  const pool = randomBytes(300_000, 0x9e3779b9);
+  const pool = seededBytes(300_000, 0x9e3779b9);
   const lengths = [...Array.from({ length: 300 }, (_, index) => index), 1023, 1024, 1025, 4096 + 13, 65_536 + 7, 131_071];
   for (const length of lengths) {
     for (let offset = 0; offset < 8; offset++) {
@@ -135,7 +124,7 @@ test('a payload changed after encoding fails the pre-write check', () => {
 });
 
 test('a record encoded from pieces is byte-identical to one from the joined payload', () => {
-  const whole = randomBytes(10_007, 42);
+  const whole = seededBytes(10_007, 42);
   const cuts = [[], [0], [3], [3, 3, 4000], [1, 2, 9, 16, 17, 10_000], Array.from({ length: 2000 }, (_, index) => index * 5)];
   for (const points of cuts) {
     const bounds = [0, ...points, whole.length];
@@ -152,7 +141,7 @@ test('a record encoded from pieces is byte-identical to one from the joined payl
 });
 
 test('a change to any payload piece after encoding fails the pre-write check', () => {
-  const pieces = [Uint8Array.from([1, 2, 3]), Uint8Array.from([4]), randomBytes(100, 7)];
+  const pieces = [Uint8Array.from([1, 2, 3]), Uint8Array.from([4]), seededBytes(100, 7)];
   const encoded = encodeRecord({ seq: 1, type: RecordType.put, dataset: 'd', payload: pieces });
   for (const [index, piece] of pieces.entries()) {
     piece[piece.length - 1] ^= 0x40;
@@ -202,20 +191,33 @@ test('the encoder still produces the golden segment byte for byte', () => {
   assert.equal(Buffer.concat(parts).toString('hex'), GOLDEN_SEGMENT_HEX);
 });
 
-test('decode verdicts: torn at the end of the bytes, corrupt with data after', () => {
+test('decode verdicts: damage is torn at the end of the last segment, corrupt with a valid record after it', () => {
   const one = concatRecord(encodeRecord({ seq: 5, type: RecordType.put, dataset: 'd', payload: utf8.encode('payload') }));
   const two = Buffer.concat([one, concatRecord(encodeRecord({ seq: 6, type: RecordType.drop, dataset: 'd', payload: new Uint8Array(0) }))]);
   for (let cut = 1; cut < one.length; cut++) assert.equal(decodeRecordAt(one.subarray(0, cut), 0).kind, 'torn', `cut ${cut}`);
   const badLast = one.slice();
   badLast[one.length - 1] ^= 1;
   assert.equal(decodeRecordAt(badLast, 0).kind, 'torn'); // bad checksum, nothing after
+  assert.equal(decodeRecordAt(new Uint8Array(64), 0).kind, 'torn'); // zero-filled tail
+  // As segments (header first sequence 5): the reader decides with what follows.
+  const scan = (records: Uint8Array, isLast = true) => scanSegment(Uint8Array.from(Buffer.concat([encodeSegmentHeader(5), records])), {
+    isLast, prevSeq: 0, nameFirstSeq: 5,
+  }).stop.kind;
   const badFirst = Uint8Array.from(two);
   badFirst[20] ^= 1;
-  assert.equal(decodeRecordAt(badFirst, 0).kind, 'corrupt'); // bad checksum, a record after
-  assert.equal(decodeRecordAt(new Uint8Array(64), 0).kind, 'torn'); // zero-filled tail
+  assert.equal(scan(badFirst), 'corrupt'); // bad checksum, a valid record after
   const impossible = Uint8Array.from(two);
   impossible.set([3, 0, 0, 0], 0); // length 3 < minimum
-  assert.equal(decodeRecordAt(impossible, 0).kind, 'corrupt');
+  assert.equal(scan(impossible), 'corrupt');
+  // Damage followed by bytes that are no record (put region data written ahead of records not
+  // yet written when the process died): torn in the last segment, corrupt in any other.
+  const junk = seededBytes(5000, 3);
+  const zerosThenJunk = Buffer.concat([one, new Uint8Array(4096 - ((SEGMENT_HEADER_BYTES + one.length) % 4096)), junk]);
+  assert.equal(scan(zerosThenJunk), 'torn');
+  assert.equal(scan(zerosThenJunk, false), 'corrupt');
+  const badThenJunk = Buffer.concat([badLast, junk]);
+  assert.equal(scan(badThenJunk), 'torn');
+  assert.equal(scan(Buffer.concat([badLast, junk, two.subarray(one.length)])), 'corrupt'); // record 6 after the junk
 });
 
 test('a record with a valid checksum but an unknown type is corrupt', () => {

@@ -18,6 +18,7 @@ import { scanSegment } from '../src/wal/reader.ts';
 import { WalRecovery } from '../src/wal/recovery.ts';
 import { WalCorruptionError } from '../src/wal/wal-errors.ts';
 import { WalWriter, type WalWriterOptions } from '../src/wal/writer.ts';
+import { seededBytes } from './seeded-bytes.ts';
 
 function tempDirectory(t: { after(fn: () => void): void }): string {
   const directory = mkdtempSync(join(tmpdir(), 'longbow-wal-staged-'));
@@ -25,18 +26,6 @@ function tempDirectory(t: { after(fn: () => void): void }): string {
   return directory;
 }
 
-/** Seeded bytes (xorshift32), so that every byte position differs between bodies. */
-function bytesFor(length: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let state = seed | 1;
-  for (let index = 0; index < length; index++) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    bytes[index] = state & 0xff;
-  }
-  return bytes;
-}
 
 async function recover(directory: string, options: { files?: FileLayer; afterSeq?: number } = {}) {
   const recovery = new WalRecovery({ directory, ...options });
@@ -58,14 +47,14 @@ for (const layout of layouts) {
   test(`${layout.name}: a staged put lands in pieces, commits, and recovers as a put with the commit's sequence`, async (t) => {
     const directory = tempDirectory(t);
     const writer = await WalWriter.open({ directory, nextSeq: 1, files: layout.files() });
-    await writer.append(RecordType.put, 'docs', bytesFor(100, 1)); // seq 1: the region starts mid-block
-    const prefix = [bytesFor(37, 2), bytesFor(300, 3)];
-    const body = bytesFor(5_000_123, 4); // several region chunks and a short last one
+    await writer.append(RecordType.put, 'docs', seededBytes(100, 1)); // seq 1: the region starts mid-block
+    const prefix = [seededBytes(37, 2), seededBytes(300, 3)];
+    const body = seededBytes(5_000_123, 4); // several region chunks and a short last one
     const staged = writer.stage('docs', prefix, body);
     assert.ok(staged);
     for (let landed = 0; landed < body.length; landed += 333_333) staged.landed(landed);
     // Another put appended meanwhile goes after the region and is durable first.
-    const other = await writer.append(RecordType.put, 'other', bytesFor(10, 5));
+    const other = await writer.append(RecordType.put, 'other', seededBytes(10, 5));
     assert.equal(other.seq, 3); // 2 is the region
     staged.landed(body.length);
     const committed = await writer.commitStaged(staged);
@@ -87,14 +76,14 @@ for (const layout of layouts) {
   test(`${layout.name}: an abandoned region is skipped, before or after its head is written`, async (t) => {
     const directory = tempDirectory(t);
     const writer = await WalWriter.open({ directory, nextSeq: 1, files: layout.files() });
-    const early = writer.stage('docs', [], bytesFor(10_000, 6))!;
+    const early = writer.stage('docs', [], seededBytes(10_000, 6))!;
     early.abandon(); // still queued: never written
-    await writer.append(RecordType.put, 'docs', bytesFor(50, 7));
-    const late = writer.stage('docs', [bytesFor(8, 8)], bytesFor(3_000_000, 9))!;
+    await writer.append(RecordType.put, 'docs', seededBytes(50, 7));
+    const late = writer.stage('docs', [seededBytes(8, 8)], seededBytes(3_000_000, 9))!;
     late.landed(2_500_000);
-    await writer.append(RecordType.put, 'docs', bytesFor(50, 10)); // the region's head is written by now
+    await writer.append(RecordType.put, 'docs', seededBytes(50, 10)); // the region's head is written by now
     late.abandon();
-    const last = writer.stage('docs', [], bytesFor(1_000_000, 11))!;
+    const last = writer.stage('docs', [], seededBytes(1_000_000, 11))!;
     await new Promise((resolve) => setTimeout(resolve, 10));
     last.abandon(); // at the end of the segment: close extends the file over it
     await writer.close();
@@ -107,16 +96,16 @@ for (const layout of layouts) {
 test('a rotation asked for while a region is open waits for its commit; the region and commit share a segment', async (t) => {
   const directory = tempDirectory(t);
   const writer = await WalWriter.open({ directory, nextSeq: 1, segmentBytesMax: 4096 });
-  await writer.append(RecordType.put, 'docs', bytesFor(100, 1));
-  const body = bytesFor(20_000, 2);
+  await writer.append(RecordType.put, 'docs', seededBytes(100, 1));
+  const body = seededBytes(20_000, 2);
   const staged = writer.stage('docs', [], body)!;
   const rotation = await writer.rotate();
   assert.deepEqual(rotation, { firstSeq: 1, deferred: true });
-  await writer.append(RecordType.put, 'docs', bytesFor(5_000, 3)); // over segmentBytesMax, still no rotation
+  await writer.append(RecordType.put, 'docs', seededBytes(5_000, 3)); // over segmentBytesMax, still no rotation
   assert.equal(writer.currentSegment.firstSeq, 1);
   staged.landed(body.length);
   assert.equal((await writer.commitStaged(staged)).seq, 4);
-  await writer.append(RecordType.put, 'docs', bytesFor(10, 4)); // now the segment closes first
+  await writer.append(RecordType.put, 'docs', seededBytes(10, 4)); // now the segment closes first
   assert.equal(writer.currentSegment.firstSeq, 5);
   await writer.close();
   assert.deepEqual(readdirSync(directory).sort(), [segmentFileName(1), segmentFileName(5)]);
@@ -129,8 +118,8 @@ test('crash while a region is written: the unfinished region at the end is a tor
   const directory = tempDirectory(t);
   const files = new FaultyFileLayer(new NodeFileLayer({ directIo: false }), { seed: 7 });
   const writer = await WalWriter.open({ directory, nextSeq: 1, files });
-  await writer.append(RecordType.put, 'docs', bytesFor(100, 1));
-  const staged = writer.stage('docs', [], bytesFor(6_000_000, 2))!;
+  await writer.append(RecordType.put, 'docs', seededBytes(100, 1));
+  const staged = writer.stage('docs', [], seededBytes(6_000_000, 2))!;
   staged.landed(4_500_000);
   await new Promise((resolve) => setTimeout(resolve, 20));
   await files.crash();
@@ -162,7 +151,7 @@ function commitOf(seq: number, regionSeq: number, dataset: string, data: Uint8Ar
 }
 
 test('scan verdicts for regions and commits', () => {
-  const data = bytesFor(200, 3);
+  const data = seededBytes(200, 3);
   const region = regionAt(SEGMENT_HEADER_BYTES, 1, 'docs', data);
   const drop = concatRecord(encodeRecord({ seq: 3, type: RecordType.drop, dataset: 'x', payload: new Uint8Array(0) }));
   const scan = (bytes: Uint8Array, isLast = true) => scanSegment(bytes, { isLast, prevSeq: 0, nameFirstSeq: 1 });
@@ -199,7 +188,7 @@ test('scan verdicts for regions and commits', () => {
 
 test('recovery in strict mode refuses a committed region whose data is damaged before the end of the log', async (t) => {
   const directory = tempDirectory(t);
-  const data = bytesFor(4096, 5);
+  const data = seededBytes(4096, 5);
   const region = regionAt(SEGMENT_HEADER_BYTES, 1, 'docs', data);
   region[region.length - 10] ^= 0x40;
   const drop = concatRecord(encodeRecord({ seq: 3, type: RecordType.drop, dataset: 'x', payload: new Uint8Array(0) }));
@@ -237,10 +226,10 @@ test('golden version 2 segment: the encoder produces it and the reader decodes i
 
 test('a v1 segment written by an older build is still replayed before v2 segments', async (t) => {
   const directory = tempDirectory(t);
-  const v1 = concat([encodeSegmentHeader(1, 1), concatRecord(encodeRecord({ seq: 1, type: RecordType.put, dataset: 'docs', payload: bytesFor(9, 1) }))]);
+  const v1 = concat([encodeSegmentHeader(1, 1), concatRecord(encodeRecord({ seq: 1, type: RecordType.put, dataset: 'docs', payload: seededBytes(9, 1) }))]);
   writeFileSync(join(directory, segmentFileName(1)), v1);
   const writer = await WalWriter.open({ directory, nextSeq: 2 } satisfies WalWriterOptions);
-  const body = bytesFor(70_000, 2);
+  const body = seededBytes(70_000, 2);
   const staged = writer.stage('docs', [], body)!;
   staged.landed(body.length);
   await writer.commitStaged(staged);

@@ -208,7 +208,10 @@ export type RecordDecoding =
   /** `payload` is a view into the input, not a copy. */
   | { kind: 'ok'; record: WalRecord; nextOffset: number }
   | { kind: 'end' }
-  /** The bytes stop before the record does, or a damaged record has nothing but zeros after it. */
+  /**
+   * The bytes stop before the record does, its length is impossible or its checksum does not
+   * match: a torn write if nothing valid follows (the reader decides, see classifyTorn).
+   */
   | { kind: 'torn'; reason: string }
   /** The record is wrong and more data follows it, or it is wrong in a way no torn write makes. */
   | { kind: 'corrupt'; reason: string };
@@ -223,9 +226,11 @@ export function decodeRecordAt(bytes: Uint8Array, offset: number, version = WAL_
   if (remaining < 4) return { kind: 'torn', reason: `${remaining} bytes left, fewer than a record length field` };
   const view = viewOf(bytes);
   const length = view.getUint32(offset, true);
+  // Damage is reported as torn here; the reader calls it corrupt unless it is at the end of the
+  // last segment with no valid record after it (reader.ts, classifyTorn).
   if (length < RECORD_LENGTH_MIN || length > WAL_RECORD_BYTES_MAX) {
     const reason = `impossible record length ${length}`;
-    return isZero(bytes, offset) ? { kind: 'torn', reason: `${reason} in a zero-filled tail` } : { kind: 'corrupt', reason };
+    return { kind: 'torn', reason: isZero(bytes, offset) ? `${reason} in a zero-filled tail` : reason };
   }
   const end = offset + 4 + length;
   if (end > bytes.length) {
@@ -235,7 +240,7 @@ export function decodeRecordAt(bytes: Uint8Array, offset: number, version = WAL_
   const actualCrc = crc32c(bytes.subarray(offset + RECORD_CHECKSUMMED_START, checksummedEnd(bytes, offset, end, version)));
   if (storedCrc !== actualCrc) {
     const reason = `record checksum mismatch (stored ${hex(storedCrc)}, computed ${hex(actualCrc)})`;
-    return isZero(bytes, end) ? { kind: 'torn', reason: `${reason}, nothing but zeros after it` } : { kind: 'corrupt', reason };
+    return { kind: 'torn', reason: isZero(bytes, end) ? `${reason}, nothing but zeros after it` : reason };
   }
   return decodeChecksummed(bytes, offset, end, version);
 }
