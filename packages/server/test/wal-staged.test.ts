@@ -93,25 +93,62 @@ for (const layout of layouts) {
   });
 }
 
-test('a rotation asked for while a region is open waits for its commit; the region and commit share a segment', async (t) => {
+test('a rotation while a put arrives orphans its region: the put is then appended whole, in the next segment', async (t) => {
   const directory = tempDirectory(t);
-  const writer = await WalWriter.open({ directory, nextSeq: 1, segmentBytesMax: 4096 });
+  const writer = await WalWriter.open({ directory, nextSeq: 1 });
   await writer.append(RecordType.put, 'docs', seededBytes(100, 1));
   const body = seededBytes(20_000, 2);
-  const staged = writer.stage('docs', [], body)!;
-  const rotation = await writer.rotate();
-  assert.deepEqual(rotation, { firstSeq: 1, deferred: true });
-  await writer.append(RecordType.put, 'docs', seededBytes(5_000, 3)); // over segmentBytesMax, still no rotation
-  assert.equal(writer.currentSegment.firstSeq, 1);
+  const staged = writer.stage('docs', [seededBytes(16, 5)], body)!; // region 2, in segment 1
+  staged.landed(5_000);
+  assert.deepEqual(await writer.rotate(), { firstSeq: 3 }); // a snapshot's rotation does not wait for the put
+  await writer.append(RecordType.put, 'docs', seededBytes(500, 3)); // seq 3, segment 3
   staged.landed(body.length);
   assert.equal((await writer.commitStaged(staged)).seq, 4);
-  await writer.append(RecordType.put, 'docs', seededBytes(10, 4)); // now the segment closes first
-  assert.equal(writer.currentSegment.firstSeq, 5);
   await writer.close();
-  assert.deepEqual(readdirSync(directory).sort(), [segmentFileName(1), segmentFileName(5)]);
+  assert.equal(writer.stagedCommits, 0);
+  assert.deepEqual(readdirSync(directory).sort(), [segmentFileName(1), segmentFileName(3)]);
+  const { records, report } = await recover(directory);
+  assert.equal(report.tornTail, null);
+  assert.deepEqual(records.map((record) => record.seq), [1, 3, 4]);
+  assert.deepEqual(Buffer.from(records[2].payload), Buffer.from(concat([seededBytes(16, 5), body])));
+});
+
+test('puts staged back to back (each before the last is durable) still let segments rotate by size', async (t) => {
+  const directory = tempDirectory(t);
+  const segmentBytesMax = 64 * 1024;
+  const writer = await WalWriter.open({ directory, nextSeq: 1, segmentBytesMax });
+  const bodies = Array.from({ length: 20 }, (_, index) => seededBytes(30_000 + index, index + 1));
+  const commits: Promise<{ seq: number }>[] = [];
+  let previous: ReturnType<WalWriter['stage']> = null;
+  for (const body of bodies) {
+    const staged = writer.stage('docs', [], body)!; // staged while the previous put is still open
+    staged.landed(body.length / 2);
+    if (previous) commits.push(writer.commitStaged(previous));
+    staged.landed(body.length);
+    previous = staged;
+  }
+  commits.push(writer.commitStaged(previous!));
+  await Promise.all(commits);
+  await writer.close();
+  const sizes = readdirSync(directory).map((name) => statSync(join(directory, name)).size);
+  t.diagnostic(`${sizes.length} segments: ${sizes.join(', ')} bytes`);
+  assert.ok(sizes.length >= 8, `${sizes.length} segments`);
+  for (const size of sizes) assert.ok(size <= segmentBytesMax + 2 * 40_960, `segment of ${size} bytes`);
   const { records } = await recover(directory);
-  assert.deepEqual(records.map((record) => record.seq), [1, 3, 4, 5]);
-  assert.deepEqual(Buffer.from(records[2].payload), Buffer.from(body));
+  assert.deepEqual(records.map((record) => Buffer.from(record.payload).equals(Buffer.from(bodies[records.indexOf(record)]))), bodies.map(() => true));
+});
+
+test('closing the writer while a put arrives stops its data writes and leaves a readable log', async (t) => {
+  const directory = tempDirectory(t);
+  const writer = await WalWriter.open({ directory, nextSeq: 1 });
+  await writer.append(RecordType.put, 'docs', seededBytes(100, 1));
+  const staged = writer.stage('docs', [], seededBytes(6_000_000, 2))!;
+  staged.landed(3_000_000);
+  await writer.close();
+  staged.landed(6_000_000); // too late: nothing more is written
+  const { records, report } = await recover(directory);
+  assert.equal(report.tornTail, null);
+  assert.deepEqual(records.map((record) => record.seq), [1]);
 });
 
 test('crash while a region is written: the unfinished region at the end is a torn tail, nothing acknowledged is lost', async (t) => {
@@ -167,6 +204,13 @@ test('scan verdicts for regions and commits', () => {
   assert.equal(scan(segment(1, [damaged, commitOf(2, 1, 'docs', data), drop])).stop.kind, 'corrupt');
   assert.equal(scan(segment(1, [damaged, commitOf(2, 1, 'docs', data)])).stop.kind, 'torn');
   assert.equal(scan(segment(1, [damaged, commitOf(2, 1, 'docs', data)]), false).stop.kind, 'corrupt');
+  // A region's length is checksummed (its data is not, so a wrong length would go unnoticed):
+  // a flipped length bit is corrupt, not a torn tail that silently drops the records after it.
+  for (const bit of [8, 12, 15]) {
+    const flipped = Uint8Array.from(region);
+    flipped[bit >> 3] ^= 1 << (bit & 7);
+    assert.equal(scan(segment(1, [flipped, commitOf(2, 1, 'docs', data), drop])).stop.kind, 'corrupt', `bit ${bit}`);
+  }
   // A region's own fields are checksummed.
   const badHead = Uint8Array.from(region);
   badHead[16 + 3] ^= 1; // in the dataset name
@@ -180,6 +224,13 @@ test('scan verdicts for regions and commits', () => {
   assert.deepEqual(skipped.stop, { kind: 'end' });
   assert.deepEqual(skipped.records.map((record) => record.seq), [3]);
   assert.equal(skipped.lastSeq, 3);
+  // A region cut short by a crash is torn even when its data (a client's bytes) holds what looks
+  // like a valid record: the rescan does not look inside it.
+  const planted = concatRecord(encodeRecord({ seq: 2, type: RecordType.drop, dataset: 'x', payload: new Uint8Array(0) }));
+  const plantedData = concat([planted, seededBytes(300, 9)]);
+  const cut = regionAt(SEGMENT_HEADER_BYTES, 1, 'docs', plantedData).subarray(0, 40 + planted.length + 10);
+  const cutScan = scan(segment(1, [cut]));
+  assert.equal(cutScan.stop.kind, 'torn', JSON.stringify(cutScan.stop));
   // Types 5 and 6 do not exist in version 1 segments: there a region's checksum is read over the whole record.
   assert.equal(scan(concat([encodeSegmentHeader(1, 1), region, drop])).stop.kind, 'corrupt');
   const commitV1 = concat([encodeSegmentHeader(1, 1), commitOf(1, 1, 'docs', data)]);
@@ -204,9 +255,9 @@ test('recovery in strict mode refuses a committed region whose data is damaged b
 const GOLDEN_V2_HEX = [
   // header: magic | version 2 | flags 0 | first sequence 1 | CRC32C
   '4c4257414c000001' + '0200' + '0000' + '0100000000000000' + 'a72a2967',
-  // region at offset 24: length 100 | CRC of seq..data length | seq 1 | type 5 | "docs" | data offset 17 (from the
+  // region at offset 24: length 100 | CRC of the length field then seq..data length | seq 1 | type 5 | "docs" | data offset 17 (from the
   // payload start, offset 47, to the 64-byte boundary) | data length 5 | 9 zero bytes
-  '64000000' + '2dae59c1' + '0100000000000000' + '05' + '0400' + '646f6373' + '11000000' + '05000000' + '000000000000000000',
+  '64000000' + '920a8b33' + '0100000000000000' + '05' + '0400' + '646f6373' + '11000000' + '05000000' + '000000000000000000',
   // data "ARROW", then zeros to the 64-byte boundary (59 bytes)
   '4152524f57' + '00'.repeat(59),
   // commit: length 31 | CRC | seq 2 | type 6 | "docs" | region seq 1 | CRC32C("ARROW")

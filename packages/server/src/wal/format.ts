@@ -237,7 +237,7 @@ export function decodeRecordAt(bytes: Uint8Array, offset: number, version = WAL_
     return { kind: 'torn', reason: `record of ${4 + length} bytes runs ${end - bytes.length} bytes past the end of the file` };
   }
   const storedCrc = view.getUint32(offset + 4, true);
-  const actualCrc = crc32c(bytes.subarray(offset + RECORD_CHECKSUMMED_START, checksummedEnd(bytes, offset, end, version)));
+  const actualCrc = recordChecksum(bytes, offset, end, version);
   if (storedCrc !== actualCrc) {
     const reason = `record checksum mismatch (stored ${hex(storedCrc)}, computed ${hex(actualCrc)})`;
     return { kind: 'torn', reason: isZero(bytes, end) ? `${reason}, nothing but zeros after it` : reason };
@@ -246,14 +246,33 @@ export function decodeRecordAt(bytes: Uint8Array, offset: number, version = WAL_
 }
 
 /**
- * Where a record's checksummed bytes end: the record's end, except for a region (type 5 in a
- * version 2 segment), whose checksum stops after its fields (the data is checked by its commit).
- * The type byte is read before it is verified; a flipped type changes the range and so fails.
+ * The checksum a record should carry: of its bytes from the sequence to its end, except for a
+ * put region (type 5 in a version 2 segment), whose checksum covers its length field and its
+ * fields only (the data is checked by its commit). The type byte is read before it is verified;
+ * a flipped type changes the range and so fails.
  */
-function checksummedEnd(bytes: Uint8Array, offset: number, end: number, version: number): number {
-  if (version < 2 || bytes[offset + 16] !== RecordType.putRegion) return end;
+function recordChecksum(bytes: Uint8Array, offset: number, end: number, version: number): number {
+  if (version < 2 || bytes[offset + 16] !== RecordType.putRegion) return crc32c(bytes.subarray(offset + RECORD_CHECKSUMMED_START, end));
   const fieldsEnd = offset + RECORD_FIXED_BYTES + viewOf(bytes).getUint16(offset + 17, true) + REGION_FIELDS_BYTES;
-  return Math.min(fieldsEnd, end);
+  return regionChecksum(bytes.subarray(offset, offset + 4), bytes.subarray(offset + RECORD_CHECKSUMMED_START, Math.min(fieldsEnd, end)));
+}
+
+/**
+ * Whether a put region starts at `offset` with its length and fields intact (its checksum
+ * matches), whatever became of its data: the data of a region cut short by a crash is then
+ * known not to be records.
+ */
+export function isIntactRegionHead(bytes: Uint8Array, offset: number): boolean {
+  if (offset + RECORD_FIXED_BYTES > bytes.length || bytes[offset + 16] !== RecordType.putRegion) return false;
+  const view = viewOf(bytes);
+  const fieldsEnd = offset + RECORD_FIXED_BYTES + view.getUint16(offset + 17, true) + REGION_FIELDS_BYTES;
+  if (fieldsEnd > bytes.length) return false;
+  return view.getUint32(offset + 4, true) === regionChecksum(bytes.subarray(offset, offset + 4), bytes.subarray(offset + RECORD_CHECKSUMMED_START, fieldsEnd));
+}
+
+/** CRC32C of a region's length field, then of its fields from the sequence to the data length. */
+function regionChecksum(lengthField: Uint8Array, fields: Uint8Array): number {
+  return crc32cUpdate(crc32c(lengthField), fields);
 }
 
 /** The checksum matched: whatever is wrong now was written wrong, not torn. */
@@ -316,7 +335,7 @@ export function encodeRegionHead(options: { seq: number; dataset: string; positi
   const fields = RECORD_FIXED_BYTES + name.length;
   view.setUint32(fields, dataPosition - (position + fields), true); // data offset from the payload start
   view.setUint32(fields + 4, dataBytes, true);
-  view.setUint32(4, crc32c(head.subarray(RECORD_CHECKSUMMED_START, fields + REGION_FIELDS_BYTES)), true);
+  view.setUint32(4, regionChecksum(head.subarray(0, 4), head.subarray(RECORD_CHECKSUMMED_START, fields + REGION_FIELDS_BYTES)), true);
   return { head, recordBytes, dataPosition };
 }
 

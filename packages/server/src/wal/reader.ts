@@ -8,7 +8,7 @@ import { readWhole, type FileLayer } from './file-layer.ts';
 import { crc32c } from './crc32c.ts';
 import {
   RECORD_FIXED_BYTES, RECORD_LENGTH_MIN, RecordType, SEGMENT_HEADER_BYTES, decodeCommitPayload, decodeRecordAt, decodeSegmentHeader,
-  isRecordType, isZero, regionData, type WalRecord,
+  isIntactRegionHead, isRecordType, isZero, regionData, type WalRecord,
 } from './format.ts';
 import { WAL_RECORD_BYTES_MAX, WAL_RESCAN_SEQUENCE_WINDOW } from './wal-limits.ts';
 
@@ -124,6 +124,8 @@ function checkHeader(bytes: Uint8Array, context: ScanContext): SegmentStop | { v
  */
 function classifyTorn(bytes: Uint8Array, offset: number, reason: string, isLast: boolean, prevSeq: number, version: number): SegmentStop {
   if (!isLast) return { kind: 'corrupt', offset, reason: `${reason}, in a segment that is not the last` };
+  // A put region cut short: what follows its head is a client's data, not records to look for.
+  if (version >= 2 && isIntactRegionHead(bytes, offset)) return { kind: 'torn', offset, reason: `put region ${reason}` };
   const following = findRecordAfter(bytes, offset + 1, prevSeq, version);
   if (following !== undefined) {
     return { kind: 'corrupt', offset, reason: `${reason}, but a valid record follows at offset ${following}` };

@@ -114,10 +114,8 @@ export class WalWriter {
   private failure: WalWriterFailedError | null = null;
   private state: 'open' | 'closing' | 'closed' = 'open';
   private closing: Promise<void> | null = null;
-  /** Regions staged and neither committed (durably) nor abandoned: the segment is not closed meanwhile. */
-  private openRegions = 0;
-  /** A rotation was asked for while regions were open: done once none is. */
-  private rotationWanted = false;
+  /** Regions staged and not yet committed (durably), abandoned or orphaned. */
+  private readonly openRegions = new Set<PutRegion>();
   /**
    * Where the next queued item goes: file positions and rotations are decided when an item is
    * queued, so that a put region's data can be written before the records queued ahead of it.
@@ -198,12 +196,10 @@ export class WalWriter {
 
   /**
    * Takes the next `bytes` at the tail for the item with sequence `seq`, queueing a rotation
-   * first when the tail segment is full or a rotation is wanted, unless a region is open (a
-   * region and its commit share a segment). Returns the position.
+   * first when the tail segment is full. Returns the position.
    */
   private reserveTail(seq: number, bytes: number): number {
-    const full = this.tail.position >= this.segmentBytesMax || this.rotationWanted;
-    if (full && this.tail.records > 0 && this.openRegions === 0) this.queueRotation(seq);
+    if (this.tail.position >= this.segmentBytesMax && this.tail.records > 0) this.queueRotation(seq);
     const position = this.tail.position;
     this.tail.position += bytes;
     this.tail.records++;
@@ -216,15 +212,20 @@ export class WalWriter {
    * exists). The next item queued takes sequence nextSequence, the new segment's name.
    */
   private rotateIfFull(): void {
-    if (this.state !== 'open' || this.failure || this.openRegions > 0 || this.tail.records === 0) return;
-    if (this.tail.position >= this.segmentBytesMax || this.rotationWanted) this.queueRotation(this.nextSequence);
+    if (this.state !== 'open' || this.failure || this.tail.records === 0) return;
+    if (this.tail.position >= this.segmentBytesMax) this.queueRotation(this.nextSequence);
   }
 
+  /**
+   * Queues a rotation to `firstSeq` (a real one when the tail segment holds records). A region
+   * still open then can no longer have its commit in its segment: it is orphaned, and its put
+   * is appended whole when committed.
+   */
   private queueRotation(firstSeq: number, resolve?: QueuedRotation['resolve'], reject?: QueuedRotation['reject']): void {
     const real = this.tail.records > 0;
     if (real) {
       this.tail = { position: SEGMENT_HEADER_BYTES, records: 0, rotationsQueued: this.tail.rotationsQueued + 1 };
-      this.rotationWanted = false;
+      this.orphanOpenRegions();
     }
     this.queue.push({ kind: 'rotate', firstSeq, real, resolve, reject });
     this.scheduleFlush();
@@ -243,12 +244,11 @@ export class WalWriter {
     const dataBytes = payloadLength(prefix) + body.length;
     if (regionBytesMax(datasetBytes, dataBytes, BLOCK_BYTES) - 4 > WAL_RECORD_BYTES_MAX) return null;
     const region = new PutRegion(this, this.nextSequence++, dataset, [...prefix, body], body, dataBytes);
-    const full = this.tail.position >= this.segmentBytesMax || this.rotationWanted;
-    if (full && this.tail.records > 0 && this.openRegions === 0) this.queueRotation(region.seq);
+    if (this.tail.position >= this.segmentBytesMax && this.tail.records > 0) this.queueRotation(region.seq);
     const position = this.tail.position;
     const placed = encodeRegionHead({ seq: region.seq, dataset, position, dataBytes, alignBytes: BLOCK_BYTES });
     this.reserveTail(region.seq, placed.recordBytes);
-    this.openRegions++;
+    this.openRegions.add(region);
     this.queue.push({ kind: 'region', region, ...placed, position });
     this.scheduleFlush();
     // In the open segment, the data can go out at once; after a queued rotation, once that is done.
@@ -264,13 +264,16 @@ export class WalWriter {
   commitStaged(staged: StagedRecord): Promise<{ seq: number }> {
     const region = staged as PutRegion;
     assert.ok(region instanceof PutRegion && region.writer === this, 'commitStaged() takes a record staged by this writer');
-    assert.ok(region.state === 'open', `staged record ${region.seq} is ${region.state}`);
-    assert.ok(region.available === region.dataBytes, 'commitStaged() before the whole body landed');
+    assert.ok(region.complete, `staged record ${region.seq} is ${region.state}, ${region.available} of ${region.dataBytes} bytes landed`);
     if (this.failure) return this.refuse(this.failure);
     if (this.state !== 'open') return this.refuse(new Error('WAL writer is closed'));
+    // Its segment was closed while it arrived: the put goes in whole, like any other.
+    if (region.state === 'orphaned') return this.append(RecordType.put, region.dataset, region.data);
     region.state = 'committing';
     const seq = this.nextSequence++;
-    this.reserveTail(seq, recordBytes(Buffer.byteLength(region.dataset, 'utf8'), COMMIT_PAYLOAD_BYTES));
+    // No rotation between a region and its commit: the segment may pass its limit by this record.
+    this.tail.position += recordBytes(Buffer.byteLength(region.dataset, 'utf8'), COMMIT_PAYLOAD_BYTES);
+    this.tail.records++;
     return new Promise((resolve, reject) => {
       this.queue.push({ kind: 'commit', region, seq, resolve, reject });
       this.scheduleFlush();
@@ -280,17 +283,11 @@ export class WalWriter {
   /**
    * Closes the current segment after every record appended so far and starts the next one
    * (all earlier records are then in older segments and fsync'd). A no-op when the current
-   * segment holds no record yet. While a staged put is open the segment cannot close (a region
-   * and its commit share a segment): the rotation then happens once none is, and this resolves
-   * at once with `deferred`.
+   * segment holds no record yet. Staged puts still arriving are orphaned (appended whole).
    */
-  rotate(): Promise<{ firstSeq: number; deferred?: boolean }> {
+  rotate(): Promise<{ firstSeq: number }> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.state !== 'open') return Promise.reject(new Error('WAL writer is closed'));
-    if (this.openRegions > 0) {
-      this.rotationWanted = true;
-      return Promise.resolve({ firstSeq: this.segment.firstSeq, deferred: true });
-    }
     return new Promise((resolve, reject) => this.queueRotation(this.nextSequence, resolve, reject));
   }
 
@@ -302,6 +299,7 @@ export class WalWriter {
 
   private async closeOnce(): Promise<void> {
     this.state = 'closing';
+    this.orphanOpenRegions(); // no more data writes: a put still arriving will not be committed
     while (this.flushing) await this.flushing;
     await Promise.allSettled([...this.regionWrites]);
     try {
@@ -340,9 +338,17 @@ export class WalWriter {
   }
 
   /** Called by a region when it is abandoned. */
-  regionClosed(): void {
-    this.openRegions--;
-    this.rotateIfFull();
+  regionClosed(region: PutRegion): void {
+    this.openRegions.delete(region);
+  }
+
+  /** Stops the data writes of every region whose commit is not queued yet (see queueRotation). */
+  private orphanOpenRegions(): void {
+    for (const region of this.openRegions) {
+      if (region.state !== 'open') continue;
+      region.orphan();
+      this.openRegions.delete(region);
+    }
   }
 
   /** Runs a region data write on `file` (the region's segment); close() waits for it. */
@@ -427,7 +433,7 @@ export class WalWriter {
     for (const item of batch) {
       if (item.kind !== 'commit') continue;
       item.region.state = 'committed';
-      this.openRegions--;
+      this.openRegions.delete(item.region);
       this.stagedCommits++;
       this.metrics?.walStreamedPuts.inc();
     }
@@ -448,12 +454,11 @@ export class WalWriter {
    * each wait for an event-loop turn, which the arriving data keeps busy).
    */
   private async rotateBeforeAcknowledging(): Promise<void> {
-    const full = this.segment.sizeBytes >= this.segmentBytesMax || this.rotationWanted;
+    const full = this.segment.sizeBytes >= this.segmentBytesMax;
     const idle = this.queue.length === 0 && this.tail.rotationsQueued === 0 && this.tail.position === this.segment.sizeBytes;
-    if (!full || !idle || this.openRegions > 0 || this.segment.records === 0) return;
+    if (!full || !idle || this.openRegions.size > 0 || this.segment.records === 0) return;
     // Anything queued meanwhile goes to the new segment: regions are placed once it exists.
     this.tail = { position: SEGMENT_HEADER_BYTES, records: 0, rotationsQueued: 1 };
-    this.rotationWanted = false;
     await this.rotateTo(this.nextSequence);
     this.tail.rotationsQueued--;
   }
@@ -590,7 +595,8 @@ function nextSeqIn(batch: readonly Queued[], index: number, nextSequence: number
  * region runs to a block boundary.
  */
 class PutRegion implements StagedRecord {
-  state: 'open' | 'committing' | 'committed' | 'abandoned' = 'open';
+  /** `orphaned`: its segment closed before its commit was queued; its put is appended whole. */
+  state: 'open' | 'committing' | 'committed' | 'abandoned' | 'orphaned' = 'open';
   /** Data bytes that are final (prefix plus the body landed so far). */
   available: number;
   /** CRC32C of the data handed to writes so far. */
@@ -638,11 +644,19 @@ class PutRegion implements StagedRecord {
   }
 
   abandon(): void {
-    if (this.state !== 'open') return;
+    if (this.state !== 'open' && this.state !== 'orphaned') return;
     this.state = 'abandoned';
-    this.writer.regionClosed();
+    this.writer.regionClosed(this);
     this.fail(new Error('staged record abandoned'));
   }
+
+  /** No more data writes (see WalWriter.queueRotation); the data stays available for an append. */
+  orphan(): void {
+    this.state = 'orphaned';
+  }
+
+  /** The put's whole payload (prefix, then body). */
+  get data(): readonly Uint8Array[] { return this.pieces; }
 
   /** Data goes to `file` at offset `position` on (the head may still be queued). */
   place(file: WalFile, position: number): void {
@@ -653,7 +667,7 @@ class PutRegion implements StagedRecord {
 
   get placed(): boolean { return this.position !== undefined; }
 
-  get complete(): boolean { return this.state === 'open' && this.available === this.dataBytes; }
+  get complete(): boolean { return (this.state === 'open' || this.state === 'orphaned') && this.available === this.dataBytes; }
 
   /** Resolves once every data byte is written (the body must have landed whole). */
   drained(): Promise<void> {
@@ -670,7 +684,7 @@ class PutRegion implements StagedRecord {
   }
 
   private pump(): void {
-    if (this.position === undefined || this.failure !== undefined || this.state === 'abandoned') return;
+    if (this.position === undefined || this.failure !== undefined || this.state === 'abandoned' || this.state === 'orphaned') return;
     while (this.inFlight < REGION_WRITES_MAX) {
       const ready = this.available - this.dispatched;
       const last = this.available === this.dataBytes;
