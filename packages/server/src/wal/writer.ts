@@ -209,10 +209,12 @@ export class WalWriter {
   /**
    * Queues the rotation of a full tail segment now rather than before the next record, so the
    * next segment is ready when a put region arrives (its data is written only once its segment
-   * exists). The next item queued takes sequence nextSequence, the new segment's name.
+   * exists), unless a put is arriving. The next item queued takes sequence nextSequence, the
+   * new segment's name.
    */
   private rotateIfFull(): void {
-    if (this.state !== 'open' || this.failure || this.tail.records === 0) return;
+    // Never for a put still arriving: that would orphan it (only a record that needs the space does).
+    if (this.state !== 'open' || this.failure || this.tail.records === 0 || this.openRegions.size > 0) return;
     if (this.tail.position >= this.segmentBytesMax) this.queueRotation(this.nextSequence);
   }
 
