@@ -113,6 +113,21 @@ test('a rotation while a put arrives orphans its region: the put is then appende
   assert.deepEqual(Buffer.from(records[2].payload), Buffer.from(concat([seededBytes(16, 5), body])));
 });
 
+test('a put whose region fills the segment is committed as a region; the segment closes after it', async (t) => {
+  const directory = tempDirectory(t);
+  const writer = await WalWriter.open({ directory, nextSeq: 1, segmentBytesMax: 64 * 1024 });
+  await writer.append(RecordType.put, 'docs', seededBytes(100, 1));
+  const body = seededBytes(200_000, 2); // far past the segment limit
+  const staged = writer.stage('docs', [], body)!;
+  staged.landed(50_000);
+  await new Promise((resolve) => setTimeout(resolve, 20)); // its head is written meanwhile
+  staged.landed(body.length);
+  assert.equal((await writer.commitStaged(staged)).seq, 3);
+  assert.equal(writer.stagedCommits, 1, 'committed as a region, not orphaned and appended whole');
+  assert.equal(writer.currentSegment.firstSeq, 4, 'closed before the commit was acknowledged');
+  await writer.close();
+});
+
 test('puts staged back to back (each before the last is durable) still let segments rotate by size', async (t) => {
   const directory = tempDirectory(t);
   const segmentBytesMax = 64 * 1024;
