@@ -42,6 +42,12 @@ export interface FlightDataWatcher {
   bodyStarted(head: FlightData, body: Uint8Array): ((landed: number) => void) | undefined;
   /** Any other message, complete, before the handler sees it. */
   messageArrived(message: FlightData): void;
+  /**
+   * Whether the body of a message (`bodyBytes` long, at most the message size) should land in a
+   * SharedArrayBuffer, so that another thread can read it while it arrives. Asked before
+   * bodyStarted, when the body's place is chosen.
+   */
+  sharedBody?(bodyBytes: number): boolean;
 }
 
 export interface FlightHandlers {

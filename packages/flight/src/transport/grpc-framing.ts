@@ -87,6 +87,8 @@ export interface MessageWatcher {
   bodyStarted(head: Uint8Array, body: Uint8Array): ((landed: number) => void) | undefined;
   /** Any other message, complete (decompressed), just before it is returned. */
   messageCompleted(message: Uint8Array): void;
+  /** Whether a body of `bodyBytes` should land in a SharedArrayBuffer (another thread reads it). */
+  sharedBody?(bodyBytes: number): boolean;
 }
 
 /** Incremental reader: push DATA chunks, get complete messages. */
@@ -171,10 +173,14 @@ export class GrpcMessageReader {
     else if (!this.options.alignFlightDataBody || this.compressed) this.allocate(0);
   }
 
-  private allocate(pad: number): void {
-    // Not zero-filled: every byte of the view is written before the message is handed on.
-    const buffer = Buffer.allocUnsafeSlow(this.messageLength + pad);
-    this.target = new Uint8Array(buffer.buffer, buffer.byteOffset + pad, this.messageLength);
+  private allocate(pad: number, shared = false): void {
+    if (shared) {
+      this.target = new Uint8Array(new SharedArrayBuffer(this.messageLength + pad), pad, this.messageLength);
+    } else {
+      // Not zero-filled: every byte of the view is written before the message is handed on.
+      const buffer = Buffer.allocUnsafeSlow(this.messageLength + pad);
+      this.target = new Uint8Array(buffer.buffer, buffer.byteOffset + pad, this.messageLength);
+    }
     this.targetFilled = 0;
   }
 
@@ -206,11 +212,14 @@ export class GrpcMessageReader {
    */
   private placeBody(bodyOffset = flightDataBodyOffset(this.pendingHead())): void {
     let pad = bodyOffset < 0 ? 0 : (8 - (bodyOffset % 8)) % 8;
-    if (bodyOffset >= 0 && this.messageLength - bodyOffset >= PAGE_PLACED_BODY_BYTES_MIN) {
+    const bodyBytes = bodyOffset < 0 ? 0 : this.messageLength - bodyOffset;
+    if (bodyBytes >= PAGE_PLACED_BODY_BYTES_MIN) {
       // Both page offsets are multiples of 8, so the body stays 8-byte aligned in its buffer.
       pad = (PAGE_BYTES - ((LARGE_ALLOCATION_PAGE_OFFSET + bodyOffset) % PAGE_BYTES)) % PAGE_BYTES;
     }
-    this.allocate(pad);
+    let shared = false;
+    if (bodyBytes > 0 && !this.compressed) this.callWatcher((watcher) => { shared = watcher.sharedBody?.(bodyBytes) === true; });
+    this.allocate(pad, shared);
     if (bodyOffset >= 0 && this.watcher && !this.compressed) this.watchBody();
     const pending = this.pending;
     this.pending = [];

@@ -339,5 +339,6 @@ function flightDataWatcher(watcher: FlightDataWatcher): MessageWatcher {
   return {
     bodyStarted: (head, body) => watcher.bodyStarted(decodeFlightData(head), body),
     messageCompleted: (message) => watcher.messageArrived(decodeFlightData(message)),
+    sharedBody: (bodyBytes) => watcher.sharedBody?.(bodyBytes) === true,
   };
 }

@@ -65,6 +65,11 @@ export class PutStaging implements FlightDataWatcher {
     }
   }
 
+  /** Bodies that may be staged land in shared memory: the log checksums them on another thread. */
+  sharedBody(bodyBytes: number): boolean {
+    return !this.disabled && bodyBytes >= this.minBytes && this.dataset !== undefined && this.schemaPieces !== undefined;
+  }
+
   messageArrived(message: FlightData): void {
     this.messages++;
     if (this.disabled) return;

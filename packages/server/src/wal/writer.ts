@@ -20,6 +20,7 @@ import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { DATASET_NAME_BYTES_MAX } from '../limits.ts';
 import { NodeFileLayer, writeFully, type FileLayer, type WalFile } from './file-layer.ts';
+import { startChecksumJob, type ChecksumJob } from './checksum-thread.ts';
 import { crc32cUpdate } from './crc32c.ts';
 import { BLOCK_BYTES } from './direct-file.ts';
 import {
@@ -61,6 +62,8 @@ interface QueuedRegion { kind: 'region'; region: PutRegion; head: Uint8Array; po
 interface QueuedCommit { kind: 'commit'; region: PutRegion; seq: number; resolve(value: { seq: number }): void; reject(error: Error): void }
 type Queued = QueuedRecord | QueuedRotation | QueuedRegion | QueuedCommit;
 
+/** Bytes of a shared body handed to the checksum thread at a time. */
+const CHECKSUM_STEP_BYTES = 1 << 20;
 /** Bytes of region data per write: a multiple of the block size. */
 const REGION_CHUNK_BYTES = 4 << 20;
 /**
@@ -422,8 +425,9 @@ export class WalWriter {
         if (!item.region.placed) item.region.place(this.segment.file, item.dataPosition);
       } else {
         await item.region.drained();
+        const crc = await item.region.finalCrc();
         const record = encodeRecord({
-          seq: item.seq, type: RecordType.putCommit, dataset: item.region.dataset, payload: encodeCommitPayload(item.region.seq, item.region.crc),
+          seq: item.seq, type: RecordType.putCommit, dataset: item.region.dataset, payload: encodeCommitPayload(item.region.seq, crc),
         });
         run.push(record);
       }
@@ -603,6 +607,9 @@ class PutRegion implements StagedRecord {
   available: number;
   /** CRC32C of the data handed to writes so far. */
   private crcState = 0;
+  /** Checksums the body on the checksum thread (a body in shared memory), from crcState on. */
+  private job: ChecksumJob | undefined;
+  private checksumStarted = false;
   /** Data bytes the checksum covers so far. */
   private checksummed = 0;
   private position: number | undefined;
@@ -633,15 +640,40 @@ class PutRegion implements StagedRecord {
     this.pump();
   }
 
-  /** CRC32C of the data: complete once the body has landed. */
-  get crc(): number {
+  /**
+   * CRC32C of the data, once the body has landed whole: from the checksum thread when it took
+   * the body, else computed here (also when that thread failed).
+   */
+  async finalCrc(): Promise<number> {
     assert.equal(this.checksummed, this.dataBytes, 'checksum of a region whose data has not all landed');
-    return this.crcState;
+    if (!this.job) return this.crcState;
+    try {
+      return await this.job.end();
+    } catch {
+      let crc = this.crcState;
+      for (const view of this.slice(this.dataBytes - this.body.length, this.dataBytes)) crc = crc32cUpdate(crc, view);
+      return crc;
+    }
   }
 
-  /** Checksums the bytes that just landed, while the socket read has them in the cache. */
+  /**
+   * Checksums the bytes that just landed: a body in shared memory on the checksum thread, in
+   * steps of CHECKSUM_STEP_BYTES; anything else here, while the socket read has it in the cache.
+   */
   private checksum(): void {
-    for (const view of this.slice(this.checksummed, this.available)) this.crcState = crc32cUpdate(this.crcState, view);
+    const bodyStart = this.dataBytes - this.body.length;
+    if (!this.checksumStarted) {
+      this.checksumStarted = true;
+      for (const view of this.slice(0, bodyStart)) this.crcState = crc32cUpdate(this.crcState, view);
+      this.checksummed = bodyStart;
+      if (this.body.buffer instanceof SharedArrayBuffer && this.body.length >= CHECKSUM_STEP_BYTES) this.job = startChecksumJob(this.crcState);
+    }
+    if (this.job) {
+      if (this.available - this.checksummed < CHECKSUM_STEP_BYTES && this.available < this.dataBytes) return;
+      this.job.add(this.body.subarray(this.checksummed - bodyStart, this.available - bodyStart));
+    } else {
+      for (const view of this.slice(this.checksummed, this.available)) this.crcState = crc32cUpdate(this.crcState, view);
+    }
     this.checksummed = this.available;
   }
 
