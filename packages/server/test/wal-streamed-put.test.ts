@@ -66,11 +66,19 @@ for (const transport of ['http2', 'node-http2', 'grpc-js'] as const) {
       assert.equal((await readAll(server, 'docs')).numRows, 12_050);
       assert.equal(digest(await readAll(server, 'docs')), before.docs);
       assert.equal(digest(await readAll(server, 'other')), before.other);
-      // And the log keeps working after the restart: more streamed puts, then a snapshot.
+      // And the log keeps working after the restart: more streamed puts (their batches live in
+      // shared memory on the streaming transports), a snapshot of them, a search over them.
       const more = makeBatch(10_000, DIMENSIONS, 100_000);
       await server.client.doPut(pathDescriptor('docs'), more.schema, [more]);
+      const expected = digest(await readAll(server, 'docs'));
+      const [snapshot] = await server.client.doActionJson('force_snapshot') as { status: string }[];
+      assert.equal(snapshot.status, 'ok');
+      const query = Array.from(more.getChild('vector')!.get(5)!.toArray() as Float32Array);
+      const hits = await server.client.doGetTable(JSON.stringify({ search: { dataset: 'docs', vector: query, k: 1 } }));
+      assert.equal(Number(hits.getChild('id')!.get(0)), 100_005);
       server = await restart(server, env);
       assert.equal((await readAll(server, 'docs')).numRows, 22_050);
+      assert.equal(digest(await readAll(server, 'docs')), expected);
     } finally {
       await server.stop();
     }
