@@ -40,5 +40,13 @@ export const ANSWERS_QUEUED_MAX = 10_000;
 
 /** The read buffer of a client connection, and the one every connection of a listener shares. */
 export const READ_BUFFER_BYTES = 1024 * 1024;
+
+/**
+ * Bytes: a server connection stops reading for the rest of an event-loop turn after this many.
+ * Why: libuv reads a busy socket up to 32 times per turn, which on loopback is tens of MB (and
+ * tens of ms) during which no timer, other connection or file-system completion runs; the WAL
+ * writes a large DoPut while it arrives and needs its completions seen promptly.
+ */
+export const READ_TURN_BYTES_MAX = 4 * 1024 * 1024;
 /** The largest stream id HTTP/2 allows; a client connection that reaches it is replaced. */
 export const STREAM_ID_MAX = 2 ** 31 - 1;

@@ -13,7 +13,7 @@ import {
   CONNECTION_PREFACE, DEFAULT_WINDOW_BYTES, Http2ErrorCode, Http2ProtocolError, Setting, goAwayFrame, rstStreamFrame,
   settingsFrame, windowUpdateFrame,
 } from './frames.ts';
-import { READ_BUFFER_BYTES } from './http2-limits.ts';
+import { READ_BUFFER_BYTES, READ_TURN_BYTES_MAX } from './http2-limits.ts';
 import { ServerStream } from './server-stream.ts';
 
 export interface ServerConnectionOptions extends Http2ConnectionOptions {
@@ -128,12 +128,26 @@ function withReusedReadBuffer(accepted: net.Socket, readBuffer: Buffer, reads: (
   const handle = holder._handle;
   if (typeof handle !== 'object' || handle === null) return undefined;
   let socket: net.Socket;
+  let readSinceYield = 0;
+  const yieldToLoop = () => {
+    readSinceYield = 0;
+    if (!socket.destroyed) socket.resume();
+  };
   try {
     const options = {
       handle, readable: true, writable: true,
       onread: {
         buffer: () => reads()?.nextReadBuffer(readBuffer) ?? readBuffer,
-        callback: (bytes: number, buffer: Uint8Array) => { reads()?.readInto(bytes, buffer, readBuffer); return true; },
+        callback: (bytes: number, buffer: Uint8Array) => {
+          reads()?.readInto(bytes, buffer, readBuffer);
+          // Yield the event loop after READ_TURN_BYTES_MAX (see http2-limits.ts).
+          readSinceYield += bytes;
+          if (readSinceYield >= READ_TURN_BYTES_MAX && !socket.isPaused()) {
+            socket.pause();
+            setImmediate(yieldToLoop);
+          }
+          return true;
+        },
       },
     };
     socket = new net.Socket(options as net.SocketConstructorOpts);
