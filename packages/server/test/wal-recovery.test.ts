@@ -131,13 +131,25 @@ test('zero padding to a block boundary after the last record (a direct-I/O segme
   }
 });
 
-test('zero padding in a segment that is not the last is corruption', async (t) => {
+test('zero padding ending a segment that is not the last: its end in version 2 (closed in the background), corruption in version 1', async (t) => {
   const directory = tempDirectory(t);
   const whole = segmentBytes(1, [1, 2]);
   const padded = Buffer.alloc(Math.ceil(whole.length / BLOCK_BYTES) * BLOCK_BYTES);
   whole.copy(padded);
-  const path = writeSegment(directory, 1, padded);
+  writeSegment(directory, 1, padded);
   writeSegment(directory, 3, segmentBytes(3, [3]));
+  const { seqs, report } = await recover(directory);
+  assert.deepEqual(seqs, [1, 2, 3]);
+  assert.equal(report.tornTail, null);
+  // More than padding (a block of zeros and more) is still corruption.
+  const overPadded = Buffer.alloc(padded.length + BLOCK_BYTES);
+  whole.copy(overPadded);
+  const path = writeSegment(directory, 1, overPadded);
+  await expectCorruption(directory, path, whole.length, /zero-filled tail, in a segment that is not the last/);
+  // A version 1 writer always cut its padding before closing a segment.
+  const v1 = Buffer.from(padded);
+  v1.set(encodeSegmentHeader(1, 1), 0);
+  writeSegment(directory, 1, v1);
   await expectCorruption(directory, path, whole.length, /zero-filled tail, in a segment that is not the last/);
 });
 

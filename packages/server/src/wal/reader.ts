@@ -123,6 +123,9 @@ function checkHeader(bytes: Uint8Array, context: ScanContext): SegmentStop | { v
  * record follows them (a flipped bit in a length field must not hide the records after it).
  */
 function classifyTorn(bytes: Uint8Array, offset: number, reason: string, isLast: boolean, prevSeq: number, version: number): SegmentStop {
+  // A closed segment is fsync'd before the next one starts, then its padding is cut: a crash
+  // in between leaves the padding, and nothing after it.
+  if (!isLast && version >= 2 && isPadding(bytes, offset)) return { kind: 'end' };
   if (!isLast) return { kind: 'corrupt', offset, reason: `${reason}, in a segment that is not the last` };
   // A put region cut short: what follows its head is a client's data, not records to look for.
   if (version >= 2 && isIntactRegionHead(bytes, offset)) return { kind: 'torn', offset, reason: `put region ${reason}` };

@@ -126,6 +126,8 @@ export class WalWriter {
   private tail: { position: number; records: number; rotationsQueued: number };
   /** Region data writes in flight (close waits for them). */
   private readonly regionWrites = new Set<Promise<unknown>>();
+  /** Closed segments still being closed (close waits for them). */
+  private readonly closingFiles = new Set<Promise<void>>();
   /** Puts staged (written while they arrived) and committed. */
   stagedCommits = 0;
 
@@ -306,7 +308,7 @@ export class WalWriter {
     this.state = 'closing';
     this.orphanOpenRegions(); // no more data writes: a put still arriving will not be committed
     while (this.flushing) await this.flushing;
-    await Promise.allSettled([...this.regionWrites]);
+    await Promise.allSettled([...this.regionWrites, ...this.closingFiles]);
     try {
       if (!this.failure) {
         await this.settleLength().then(() => this.syncSegment()).catch((error: unknown) => { this.failure = new WalWriterFailedError(error); });
@@ -530,10 +532,16 @@ export class WalWriter {
     await Promise.allSettled([...this.regionWrites]); // abandoned regions' last writes
     await this.settleLength();
     await this.syncSegment();
-    await this.segment.file.close();
+    const closed = this.segment.file;
     const file = await createSegmentFile(this.files, this.directory, firstSeq, segmentOpenMode(this.syncMode));
     this.segment = { file, firstSeq, sizeBytes: SEGMENT_HEADER_BYTES, records: 0 };
     this.countNewSegment();
+    // Its records are durable: closing it (a direct-I/O file cuts its zero padding, durably)
+    // need not hold up the next records. A crash first leaves the padding, which the reader
+    // takes for the end of the segment.
+    const closing = closed.close().catch((error: unknown) => { this.failWith(error); });
+    this.closingFiles.add(closing);
+    void closing.then(() => this.closingFiles.delete(closing));
   }
 
   private countNewSegment(): void {
