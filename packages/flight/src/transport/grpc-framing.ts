@@ -191,12 +191,16 @@ export class GrpcMessageReader {
       this.reportProgress();
       return;
     }
-    this.pending.push(this.options.transientChunks ? Buffer.from(bytes) : bytes);
-    this.pendingBytes += bytes.length;
+    // Only the probe's worth is kept aside (copied, when chunks are transient): the rest of the
+    // chunk goes straight to the message's memory once the layout is known.
+    const probe = bytes.subarray(0, Math.max(1, Math.min(bytes.length, LAYOUT_PROBE_BYTES - this.pendingBytes)));
+    this.pending.push(this.options.transientChunks ? Buffer.from(probe) : probe);
+    this.pendingBytes += probe.length;
     // Placed as soon as the body's offset is known (the rest may then be read straight into
     // place, see directTarget), or once the probe length shows there is no body field.
     const bodyOffset = flightDataBodyOffset(this.pendingHead());
     if (bodyOffset >= 0 || this.pendingBytes >= Math.min(LAYOUT_PROBE_BYTES, this.messageLength)) this.placeBody(bodyOffset);
+    if (probe.length < bytes.length) this.accept(bytes.subarray(probe.length));
   }
 
   /** The bytes of the message received so far, while its layout is unknown. */
