@@ -2,7 +2,7 @@
  * The HNSW worker thread: owns one HnswIndex, inserts the rows DatasetIndex sends in small
  * batches (checking its message queue between batches, so searches are served while indexing
  * goes on), answers candidate searches, and saves or loads the graph file. Started through
- * hnsw-worker-bootstrap.mjs.
+ * worker-bootstrap.mjs.
  */
 import { closeSync, fsyncSync, openSync, readSync } from 'node:fs';
 import { parentPort, receiveMessageOnPort } from 'node:worker_threads';

@@ -31,7 +31,7 @@ export class IndexWorker {
   readonly opened: Promise<Extract<FromWorker, { type: 'opened' }>>;
 
   constructor(options: HnswOptions, file: GraphFile | undefined, private readonly events: IndexWorkerEvents) {
-    this.worker = new Worker(new URL('./hnsw-worker-bootstrap.mjs', import.meta.url));
+    this.worker = new Worker(new URL('../worker-bootstrap.mjs', import.meta.url), { workerData: { entry: new URL('./hnsw-worker.ts', import.meta.url).href } });
     this.worker.unref();
     this.opened = new Promise((resolve, reject) => {
       this.requests.set(0, { resolve: (message) => resolve(message as Extract<FromWorker, { type: 'opened' }>), reject });

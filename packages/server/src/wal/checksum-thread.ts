@@ -30,7 +30,7 @@ class ChecksumThread {
   failed: Error | undefined;
 
   constructor() {
-    this.worker = new Worker(new URL('./checksum-worker-bootstrap.mjs', import.meta.url));
+    this.worker = new Worker(new URL('../worker-bootstrap.mjs', import.meta.url), { workerData: { entry: new URL('./checksum-worker.ts', import.meta.url).href } });
     this.worker.on('message', (reply: ChecksumReply) => {
       const waiter = this.pending.get(reply.id);
       this.pending.delete(reply.id);

@@ -115,7 +115,6 @@ class DirectAppendFile implements WalFile {
     this.staging = staging;
   }
 
-  /** Appends `buffers` (`position` must be the end of what was written). Returns their length. */
   /**
    * Appends `buffers` at `position`: the end of what was written, or a block boundary past it
    * when the end is on one too (space skipped for a put region, filled by writeReserved).
@@ -198,25 +197,19 @@ class DirectAppendFile implements WalFile {
     return cursor - position;
   }
 
-  /** Writes `bytes` (whole blocks) at `position` from their own memory; false if its address is refused. */
+  /**
+   * Writes `bytes` (whole blocks) at `position` from their own memory; false if the kernel
+   * refuses its address (whatever got written is then written again through a copy).
+   */
   private async writeFromCaller(bytes: Uint8Array, position: number): Promise<boolean> {
-    let done = 0;
-    while (done < bytes.length) {
-      let bytesWritten: number;
-      try {
-        ({ bytesWritten } = await this.handle.write(bytes, done, bytes.length - done, position + done));
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EINVAL' || done > 0) throw error;
-        misaligned.add(bytes.buffer);
-        return false;
-      }
-      if (bytesWritten <= 0 || bytesWritten % BLOCK_BYTES !== 0) {
-        throw new Error(`direct write to ${this.path} wrote ${bytesWritten} of ${bytes.length - done} bytes at ${position + done}`);
-      }
-      done += bytesWritten;
+    try {
+      await this.writeBlocksAt(bytes, bytes.length, position);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EINVAL') throw error;
+      misaligned.add(bytes.buffer);
+      return false;
     }
-    this.physicalBytes = Math.max(this.physicalBytes, position + bytes.length);
-    return true;
   }
 
   /** Writes `pieces` at block boundary `position` through aligned buffers, padding the last block. */
@@ -238,15 +231,7 @@ class DirectAppendFile implements WalFile {
         }
         const padded = roundUp(filled, BLOCK_BYTES);
         chunk.fill(0, filled, padded);
-        let done = 0;
-        while (done < padded) {
-          const { bytesWritten } = await this.handle.write(chunk, done, padded - done, offset + done);
-          if (bytesWritten <= 0 || bytesWritten % BLOCK_BYTES !== 0) {
-            throw new Error(`direct write to ${this.path} wrote ${bytesWritten} of ${padded - done} bytes at ${offset + done}`);
-          }
-          done += bytesWritten;
-        }
-        this.physicalBytes = Math.max(this.physicalBytes, offset + padded);
+        await this.writeBlocksAt(chunk, padded, offset);
         offset += filled;
       } finally {
         if (reservedPool.length < RESERVED_POOL_MAX) reservedPool.push(chunk);
@@ -299,16 +284,21 @@ class DirectAppendFile implements WalFile {
   }
 
   /** Writes stage[0, length) at stagedFrom; length is a multiple of BLOCK_BYTES. */
-  private async writeBlocks(stage: Uint8Array, length: number): Promise<void> {
+  private writeBlocks(stage: Uint8Array, length: number): Promise<void> {
+    return this.writeBlocksAt(stage, length, this.stagedFrom);
+  }
+
+  /** Writes bytes[0, length) at `position` (both multiples of BLOCK_BYTES), continuing after short writes. */
+  private async writeBlocksAt(bytes: Uint8Array, length: number, position: number): Promise<void> {
     let done = 0;
     while (done < length) {
-      const { bytesWritten } = await this.handle.write(stage, done, length - done, this.stagedFrom + done);
+      const { bytesWritten } = await this.handle.write(bytes, done, length - done, position + done);
       if (bytesWritten <= 0 || bytesWritten % BLOCK_BYTES !== 0) {
-        throw new Error(`direct write to ${this.path} wrote ${bytesWritten} of ${length - done} bytes at ${this.stagedFrom + done}`);
+        throw new Error(`direct write to ${this.path} wrote ${bytesWritten} of ${length - done} bytes at ${position + done}`);
       }
       done += bytesWritten;
     }
-    this.physicalBytes = Math.max(this.physicalBytes, this.stagedFrom + length);
+    this.physicalBytes = Math.max(this.physicalBytes, position + length);
   }
 }
 

@@ -253,8 +253,17 @@ export function decodeRecordAt(bytes: Uint8Array, offset: number, version = WAL_
  */
 function recordChecksum(bytes: Uint8Array, offset: number, end: number, version: number): number {
   if (version < 2 || bytes[offset + 16] !== RecordType.putRegion) return crc32c(bytes.subarray(offset + RECORD_CHECKSUMMED_START, end));
-  const fieldsEnd = offset + RECORD_FIXED_BYTES + viewOf(bytes).getUint16(offset + 17, true) + REGION_FIELDS_BYTES;
-  return regionChecksum(bytes.subarray(offset, offset + 4), bytes.subarray(offset + RECORD_CHECKSUMMED_START, Math.min(fieldsEnd, end)));
+  return regionHeadChecksum(bytes, offset, Math.min(regionFieldsEnd(bytes, offset), end));
+}
+
+/** Where the fields of a put region starting at `offset` end (after its data length). */
+function regionFieldsEnd(bytes: Uint8Array, offset: number): number {
+  return offset + RECORD_FIXED_BYTES + viewOf(bytes).getUint16(offset + 17, true) + REGION_FIELDS_BYTES;
+}
+
+/** The checksum of a put region's head at `offset`: its length field, then its bytes 8 .. fieldsEnd. */
+function regionHeadChecksum(bytes: Uint8Array, offset: number, fieldsEnd: number): number {
+  return regionChecksum(bytes.subarray(offset, offset + 4), bytes.subarray(offset + RECORD_CHECKSUMMED_START, fieldsEnd));
 }
 
 /**
@@ -264,10 +273,8 @@ function recordChecksum(bytes: Uint8Array, offset: number, end: number, version:
  */
 export function isIntactRegionHead(bytes: Uint8Array, offset: number): boolean {
   if (offset + RECORD_FIXED_BYTES > bytes.length || bytes[offset + 16] !== RecordType.putRegion) return false;
-  const view = viewOf(bytes);
-  const fieldsEnd = offset + RECORD_FIXED_BYTES + view.getUint16(offset + 17, true) + REGION_FIELDS_BYTES;
-  if (fieldsEnd > bytes.length) return false;
-  return view.getUint32(offset + 4, true) === regionChecksum(bytes.subarray(offset, offset + 4), bytes.subarray(offset + RECORD_CHECKSUMMED_START, fieldsEnd));
+  const fieldsEnd = regionFieldsEnd(bytes, offset);
+  return fieldsEnd <= bytes.length && viewOf(bytes).getUint32(offset + 4, true) === regionHeadChecksum(bytes, offset, fieldsEnd);
 }
 
 /** CRC32C of a region's length field, then of its fields from the sequence to the data length. */
@@ -403,6 +410,7 @@ export function isZero(bytes: Uint8Array, offset: number): boolean {
   return true;
 }
 
-function hex(value: number): string {
+/** `value` as 0x and 8 hex digits (checksums in messages). */
+export function hex(value: number): string {
   return `0x${value.toString(16).padStart(8, '0')}`;
 }

@@ -8,7 +8,7 @@ import { readWhole, type FileLayer } from './file-layer.ts';
 import { crc32c } from './crc32c.ts';
 import {
   RECORD_FIXED_BYTES, RECORD_LENGTH_MIN, RecordType, SEGMENT_HEADER_BYTES, decodeCommitPayload, decodeRecordAt, decodeSegmentHeader,
-  isIntactRegionHead, isRecordType, isZero, regionData, type WalRecord,
+  hex, isIntactRegionHead, isRecordType, isZero, regionData, type WalRecord,
 } from './format.ts';
 import { WAL_RECORD_BYTES_MAX, WAL_RESCAN_SEQUENCE_WINDOW } from './wal-limits.ts';
 
@@ -158,8 +158,4 @@ export function findRecordAfter(bytes: Uint8Array, from: number, prevSeq: number
     if (decoded.kind === 'ok') return offset;
   }
   return undefined;
-}
-
-function hex(value: number): string {
-  return `0x${value.toString(16).padStart(8, '0')}`;
 }

@@ -190,7 +190,8 @@ export class WalWriter {
     const bytes = recordBytes(datasetBytes, payloadLength(payload));
     if (bytes - 4 > WAL_RECORD_BYTES_MAX) return this.refuse(new WalRecordTooLargeError(bytes, WAL_RECORD_BYTES_MAX + 4));
     const record = encodeRecord({ seq: this.nextSequence++, type, dataset, payload });
-    this.reserveTail(record.seq, record.bytes);
+    this.rotateTailIfFull(record.seq);
+    this.takeTail(record.bytes);
     const appended = new Promise<{ seq: number }>((resolve, reject) => {
       this.queue.push({ kind: 'record', record, resolve, reject });
       this.scheduleFlush();
@@ -199,16 +200,15 @@ export class WalWriter {
     return appended;
   }
 
-  /**
-   * Takes the next `bytes` at the tail for the item with sequence `seq`, queueing a rotation
-   * first when the tail segment is full. Returns the position.
-   */
-  private reserveTail(seq: number, bytes: number): number {
+  /** Before queueing the item with sequence `seq`: a full tail segment is rotated first. */
+  private rotateTailIfFull(seq: number): void {
     if (this.tail.position >= this.segmentBytesMax && this.tail.records > 0) this.queueRotation(seq);
-    const position = this.tail.position;
+  }
+
+  /** Takes the next `bytes` at the tail for a record being queued. */
+  private takeTail(bytes: number): void {
     this.tail.position += bytes;
     this.tail.records++;
-    return position;
   }
 
   /**
@@ -251,10 +251,10 @@ export class WalWriter {
     const dataBytes = payloadLength(prefix) + body.length;
     if (regionBytesMax(datasetBytes, dataBytes, BLOCK_BYTES) - 4 > WAL_RECORD_BYTES_MAX) return null;
     const region = new PutRegion(this, this.nextSequence++, dataset, [...prefix, body], body, dataBytes);
-    if (this.tail.position >= this.segmentBytesMax && this.tail.records > 0) this.queueRotation(region.seq);
+    this.rotateTailIfFull(region.seq);
     const position = this.tail.position;
     const placed = encodeRegionHead({ seq: region.seq, dataset, position, dataBytes, alignBytes: BLOCK_BYTES });
-    this.reserveTail(region.seq, placed.recordBytes);
+    this.takeTail(placed.recordBytes);
     this.openRegions.add(region);
     this.queue.push({ kind: 'region', region, ...placed, position });
     this.scheduleFlush();
@@ -279,8 +279,7 @@ export class WalWriter {
     region.state = 'committing';
     const seq = this.nextSequence++;
     // No rotation between a region and its commit: the segment may pass its limit by this record.
-    this.tail.position += recordBytes(Buffer.byteLength(region.dataset, 'utf8'), COMMIT_PAYLOAD_BYTES);
-    this.tail.records++;
+    this.takeTail(recordBytes(Buffer.byteLength(region.dataset, 'utf8'), COMMIT_PAYLOAD_BYTES));
     return new Promise((resolve, reject) => {
       this.queue.push({ kind: 'commit', region, seq, resolve, reject });
       this.scheduleFlush();
@@ -591,17 +590,6 @@ function recordsIn(batch: readonly Queued[]): number {
   return records;
 }
 
-/** The sequence of the first record written from batch[index] on (a new segment's name). */
-function nextSeqIn(batch: readonly Queued[], index: number, nextSequence: number): number {
-  for (let at = index; at < batch.length; at++) {
-    const item = batch[at];
-    if (item.kind === 'record') return item.record.seq;
-    if (item.kind === 'commit') return item.seq;
-    if (item.kind === 'region' && item.region.state !== 'abandoned') return item.region.seq;
-  }
-  return nextSequence;
-}
-
 /**
  * A put region: the log space of a put written while it arrives. Data (prefix, then body) is
  * checksummed and written in REGION_CHUNK_BYTES pieces as it lands and once the region is
@@ -613,7 +601,7 @@ class PutRegion implements StagedRecord {
   state: 'open' | 'committing' | 'committed' | 'abandoned' | 'orphaned' = 'open';
   /** Data bytes that are final (prefix plus the body landed so far). */
   available: number;
-  /** CRC32C of the data handed to writes so far. */
+  /** CRC32C of the data checksummed here so far (the prefix only, when the checksum thread has the body). */
   private crcState = 0;
   /** Checksums the body on the checksum thread (a body in shared memory), from crcState on. */
   private job: ChecksumJob | undefined;
