@@ -55,8 +55,6 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
   protected isDestroyed = false;
   private readonly decoder = new HpackDecoder();
   private readonly sending = new Set<S>();
-  /** Received bytes handed to each stream's reader and not yet credited back. */
-  private readonly uncredited = new Map<number, number>();
   private connectionSendWindow = DEFAULT_WINDOW_BYTES;
   private peerFrameBytesMax = DEFAULT_FRAME_BYTES_MAX;
   private connectionUncredited = 0;
@@ -70,8 +68,6 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
   private directStreaming = false;
   private socketError: Error | undefined;
   private pumping = false;
-  /** Received DATA bytes each open stream may still take: its window as we advertised it. */
-  private readonly receiveWindows = new Map<number, number>();
   /** Answers written since the socket last had nothing queued (see writeAnswer). */
   private answersQueued = 0;
   /** Received bytes held by streams for paused readers. */
@@ -159,12 +155,12 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
 
   consumed(stream: Http2Stream, bytes: number): void {
     if (!this.streams.has(stream.id) || stream.readableEnded) return;
-    const total = (this.uncredited.get(stream.id) ?? 0) + bytes;
-    if (total >= this.options.windowBytes / 2) {
-      this.uncredited.set(stream.id, 0);
-      this.receiveWindows.set(stream.id, (this.receiveWindows.get(stream.id) ?? 0) + total);
-      this.write(windowUpdateFrame(stream.id, total));
-    } else this.uncredited.set(stream.id, total);
+    stream.uncreditedBytes += bytes;
+    if (stream.uncreditedBytes >= this.options.windowBytes / 2) {
+      stream.receiveWindow += stream.uncreditedBytes;
+      this.write(windowUpdateFrame(stream.id, stream.uncreditedBytes));
+      stream.uncreditedBytes = 0;
+    }
   }
 
   resetStream(stream: Http2Stream, code: number): void {
@@ -189,8 +185,6 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
 
   streamClosed(stream: Http2Stream): void {
     if (this.streams.get(stream.id) === stream) this.streams.delete(stream.id);
-    this.uncredited.delete(stream.id);
-    this.receiveWindows.delete(stream.id);
     this.sending.delete(stream as S);
     this.afterStreamClosed();
   }
@@ -200,16 +194,16 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
   dataStart(streamId: number, frameBytes: number): void {
     if (streamId === 0) throw new Http2ProtocolError(Http2ErrorCode.PROTOCOL_ERROR, 'DATA frame on stream 0');
     if (this.headerBlock) throw new Http2ProtocolError(Http2ErrorCode.PROTOCOL_ERROR, 'header block interrupted by DATA');
-    const window = this.receiveWindows.get(streamId);
-    if (window !== undefined && this.streams.has(streamId)) {
-      if (frameBytes > window) {
-        throw new Http2ProtocolError(Http2ErrorCode.FLOW_CONTROL_ERROR, `DATA of ${frameBytes} bytes exceeds stream ${streamId}'s window of ${window}`);
+    const stream = this.streams.get(streamId);
+    if (stream) {
+      if (frameBytes > stream.receiveWindow) {
+        throw new Http2ProtocolError(Http2ErrorCode.FLOW_CONTROL_ERROR, `DATA of ${frameBytes} bytes exceeds stream ${streamId}'s window of ${stream.receiveWindow}`);
       }
-      this.receiveWindows.set(streamId, window - frameBytes);
+      stream.receiveWindow -= frameBytes;
     }
     this.dataFrameBytes = frameBytes;
     this.dataFramePieces = 0;
-    this.directStreaming = frameBytes >= DIRECT_READ_BYTES_MIN && this.streams.get(streamId)?.takesDirect === true;
+    this.directStreaming = frameBytes >= DIRECT_READ_BYTES_MIN && stream?.takesDirect === true;
     this.creditConnection(frameBytes);
   }
 
@@ -358,7 +352,7 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
   protected openStream(stream: S): void {
     stream.sendWindow = this.peerInitialWindow;
     // Until our SETTINGS arrive the peer may use the default window, if that is larger.
-    this.receiveWindows.set(stream.id, Math.max(this.options.windowBytes, DEFAULT_WINDOW_BYTES));
+    stream.receiveWindow = Math.max(this.options.windowBytes, DEFAULT_WINDOW_BYTES);
     this.streams.set(stream.id, stream);
   }
 

@@ -61,6 +61,10 @@ export abstract class Http2Stream extends EventEmitter {
   id = 0;
   /** Bytes the peer lets us send on this stream. */
   sendWindow = 0;
+  /** Received DATA bytes this stream may still take: its window as we advertised it (kept by the connection). */
+  receiveWindow = 0;
+  /** Bytes its reader took and the connection has not credited back yet. */
+  uncreditedBytes = 0;
   private readonly output: Uint8Array[] = [];
   private outputHead = 0;
   private outputOffset = 0;

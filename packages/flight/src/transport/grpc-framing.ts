@@ -19,20 +19,15 @@ const PAGE_BYTES = 4096;
  */
 const LARGE_ALLOCATION_PAGE_OFFSET = 16;
 
-/**
- * Offset of the data_body bytes inside a serialized FlightData prefix, or -1 when the body
- * field does not start within `bytes`. Walks the top-level fields: 1, 2, 3 and 1000 are all
- * length-delimited.
- */
-export function flightDataBodyOffset(bytes: Uint8Array): number {
-  return flightDataBodyLayout(bytes)?.offset ?? -1;
-}
+/** Where the data_body field sits in a serialized FlightData: its tag, its bytes and their length. */
+interface BodyLayout { keyStart: number; offset: number; length: number }
 
 /**
- * Where the data_body field sits in a serialized FlightData prefix: `keyStart` (its tag),
- * `offset` (its bytes) and `length`; undefined when the field does not start within `bytes`.
+ * Where the data_body field sits in a serialized FlightData prefix, or undefined when the field
+ * does not start within `bytes`. Walks the top-level fields: 1, 2, 3 and 1000 are all
+ * length-delimited.
  */
-export function flightDataBodyLayout(bytes: Uint8Array): { keyStart: number; offset: number; length: number } | undefined {
+export function flightDataBodyLayout(bytes: Uint8Array): BodyLayout | undefined {
   const cursor = { position: 0 };
   while (cursor.position < bytes.length) {
     const keyStart = cursor.position;
@@ -198,8 +193,8 @@ export class GrpcMessageReader {
     this.pendingBytes += probe.length;
     // Placed as soon as the body's offset is known (the rest may then be read straight into
     // place, see directTarget), or once the probe length shows there is no body field.
-    const bodyOffset = flightDataBodyOffset(this.pendingHead());
-    if (bodyOffset >= 0 || this.pendingBytes >= Math.min(LAYOUT_PROBE_BYTES, this.messageLength)) this.placeBody(bodyOffset);
+    const layout = flightDataBodyLayout(this.pendingHead());
+    if (layout || this.pendingBytes >= Math.min(LAYOUT_PROBE_BYTES, this.messageLength)) this.placeBody(layout);
     if (probe.length < bytes.length) this.accept(bytes.subarray(probe.length));
   }
 
@@ -214,7 +209,8 @@ export class GrpcMessageReader {
    * body is put where its memory most likely starts on a page, so that the write-ahead log can
    * write it with direct I/O without copying it first (the kernel checks; it is copied if not).
    */
-  private placeBody(bodyOffset = flightDataBodyOffset(this.pendingHead())): void {
+  private placeBody(layout: BodyLayout | undefined): void {
+    const bodyOffset = layout?.offset ?? -1;
     let pad = bodyOffset < 0 ? 0 : (8 - (bodyOffset % 8)) % 8;
     const bodyBytes = bodyOffset < 0 ? 0 : this.messageLength - bodyOffset;
     if (bodyBytes >= PAGE_PLACED_BODY_BYTES_MIN) {
@@ -224,7 +220,7 @@ export class GrpcMessageReader {
     let shared = false;
     if (bodyBytes > 0 && !this.compressed) this.callWatcher((watcher) => { shared = watcher.sharedBody?.(bodyBytes) === true; });
     this.allocate(pad, shared);
-    if (bodyOffset >= 0 && this.watcher && !this.compressed) this.watchBody();
+    if (layout && this.watcher && !this.compressed) this.watchBody(layout);
     const pending = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
@@ -232,12 +228,8 @@ export class GrpcMessageReader {
   }
 
   private finishMessage(): Uint8Array {
-    let message: Uint8Array;
-    if (this.messageLength === 0) message = new Uint8Array(0);
-    else {
-      if (!this.target) this.placeBody();
-      message = this.target!;
-    }
+    // A message with bytes was placed by accept() at the latest when its last byte came.
+    const message = this.messageLength === 0 ? new Uint8Array(0) : this.target!;
     this.target = null;
     this.targetFilled = 0;
     this.prefixFilled = 0;
@@ -249,10 +241,9 @@ export class GrpcMessageReader {
   }
 
   /** Tells the watcher about a body that ends the message, once its other fields are in. */
-  private watchBody(): void {
+  private watchBody(layout: BodyLayout): void {
+    if (layout.offset + layout.length !== this.messageLength) return; // fields after the body: seen complete
     const head = this.pendingHead();
-    const layout = flightDataBodyLayout(head);
-    if (!layout || layout.offset + layout.length !== this.messageLength) return; // fields after the body: seen complete
     this.watched = true;
     this.bodyStart = layout.offset;
     const body = this.target!.subarray(layout.offset, this.messageLength);

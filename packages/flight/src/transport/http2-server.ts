@@ -284,7 +284,7 @@ export class Http2Transport implements TransportServer {
     };
     const onData = (chunk: Buffer) => take(() => reader.push(chunk));
     const onEnd = () => { ended = true; notify(); };
-    stream.setDirectSink?.({ target: (max) => (failure === undefined ? reader.directTarget(max) : undefined), landed: (bytes) => take(() => reader.landed(bytes)) });
+    stream.setDirectSink?.({ target: (max) => reader.directTarget(max), landed: (bytes) => take(() => reader.landed(bytes)) });
     stream.on('data', onData);
     stream.once('end', onEnd);
     stream.once('close', onEnd);
