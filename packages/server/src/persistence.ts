@@ -13,7 +13,7 @@ import type { Journal, StagedPut, Store } from './store/store.ts';
 import { keysOfIdsBatch } from './store/ids-batch.ts';
 import { SnapshotCorruptionError, loadCurrentSnapshot, removeTemporarySnapshots, type LoadedDataset } from './snapshot/snapshot-reader.ts';
 import {
-  RecordType, WalCorruptionError, WalRecovery, WalWriter, WalWriterFailedError, type FileLayer, type StagedRecord, type WalRecord,
+  RecordType, WalCorruptionError, WalRecovery, WalWriter, WalWriterFailedError, type FileLayer, type WalRecord,
 } from './wal/index.ts';
 
 /**
@@ -21,7 +21,7 @@ import {
  * be written back to back: the bodies are views of the batch's buffers, not copies, so the WAL
  * checksums and writes them without concatenating (they must stay unchanged until it has).
  */
-export function serializeBatch(batch: RecordBatch): Uint8Array[] {
+function serializeBatch(batch: RecordBatch): Uint8Array[] {
   const encoder = new FlightDataEncoder(batch.schema);
   return ipcStreamPieces([encoder.schemaMessage(), ...encoder.batchMessages(batch)]);
 }
@@ -52,6 +52,8 @@ class NoJournal implements ClosableJournal {
 
 /** The WAL as the store's journal. A failed write fails the writer for good: `onFatal` stops the server. */
 export class WalJournal implements ClosableJournal {
+  /** Batches are logged as Arrow IPC stream bytes. */
+  readonly serialize = serializeBatch;
   constructor(private readonly writer: WalWriter, private readonly onFatal: (error: Error) => void) {}
 
   appendPut(dataset: string, payload: Uint8Array | readonly Uint8Array[]): Promise<number> {
@@ -67,7 +69,7 @@ export class WalJournal implements ClosableJournal {
   }
 
   commitStagedPut(staged: StagedPut): Promise<number> {
-    return this.durable(() => this.writer.commitStaged(staged as StagedRecord));
+    return this.durable(() => this.writer.commitStaged(staged));
   }
 
   appendDelete(dataset: string, payload: Uint8Array | readonly Uint8Array[]): Promise<number> {

@@ -8,7 +8,7 @@ import type { Logger } from './log/logger.ts';
 import { Store } from './store/store.ts';
 import { LongbowFlightService } from './service/flight-service.ts';
 import { SHUTDOWN_GRACE_MS } from './limits.ts';
-import { WalJournal, openJournal, serializeBatch, snapshotRoot, type ClosableJournal } from './persistence.ts';
+import { WalJournal, openJournal, snapshotRoot, type ClosableJournal } from './persistence.ts';
 import { Snapshotter } from './snapshot/snapshotter.ts';
 import type { ActionContext } from './actions/action.ts';
 import type { FileLayer } from './wal/index.ts';
@@ -118,7 +118,7 @@ export class LongbowServer {
       preloadIndex: (dataset, directory) => this.vectorIndexes.preload(dataset.name, dataset.schema, directory, dataset.batches.reduce((sum, batch) => sum + batch.numRows, 0)),
     });
     // Without a log (LONGBOW_WAL_SYNC=off) nothing reads the serialized batch: skip making it.
-    this.store.attachJournal(this.journal, this.journal instanceof WalJournal ? serializeBatch : () => new Uint8Array(0));
+    this.store.attachJournal(this.journal);
     if (this.journal instanceof WalJournal) {
       this.snapshotter = new Snapshotter(this.store, snapshotRoot(this.config), this.journal, this.logger, this.metrics);
       this.snapshotter.saveIndex = (dataset, directory) => this.vectorIndexes.save(dataset, directory);

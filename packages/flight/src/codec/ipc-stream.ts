@@ -16,18 +16,26 @@ const PADDING = new Uint8Array(8);
 export function ipcStreamPieces(messages: readonly FlightData[]): Uint8Array[] {
   const pieces: Uint8Array[] = [];
   for (const message of messages) {
-    const header = message.dataHeader;
-    if (header.byteLength === 0) continue;
-    const padded = (header.byteLength + 7) & ~7;
-    const prefix = new Uint8Array(8);
-    const view = new DataView(prefix.buffer);
-    view.setUint32(0, CONTINUATION_MARKER, true);
-    view.setInt32(4, padded, true);
-    pieces.push(prefix, header);
-    if (padded > header.byteLength) pieces.push(PADDING.subarray(0, padded - header.byteLength));
+    if (message.dataHeader.byteLength === 0) continue;
+    pieces.push(...ipcMessageHeaderPieces(message.dataHeader));
     pieces.push(...flightDataParts({ dataHeader: EMPTY, appMetadata: EMPTY, dataBody: message.dataBody }).body);
   }
   return pieces;
+}
+
+/**
+ * A message's encapsulation up to its body: continuation marker, metadata length, the header
+ * and zeros up to `metadataBytes` (a multiple of 8, at least the header's length; the IPC format
+ * lets metadata run past its flatbuffer, and readers skip by the length). `header` is not copied.
+ */
+export function ipcMessageHeaderPieces(header: Uint8Array, metadataBytes = (header.byteLength + 7) & ~7): Uint8Array[] {
+  const prefix = new Uint8Array(8);
+  const view = new DataView(prefix.buffer);
+  view.setUint32(0, CONTINUATION_MARKER, true);
+  view.setInt32(4, metadataBytes, true);
+  const padding = metadataBytes - header.byteLength;
+  if (padding === 0) return [prefix, header];
+  return [prefix, header, padding <= PADDING.length ? PADDING.subarray(0, padding) : new Uint8Array(padding)];
 }
 
 function corrupt(reason: string): FlightError {

@@ -107,8 +107,11 @@ function checkHeaderCounts(header: Uint8Array): void {
   }
 }
 
-/** Decodes a header fully (apache-arrow decodes lazily), so every failure is a malformed error here. */
-function decodeMessage(header: Uint8Array): Message {
+/**
+ * Decodes an IPC message header fully (apache-arrow decodes lazily), so every failure is a
+ * malformed error here, after checking its counts (apache-arrow allocates for them unchecked).
+ */
+export function decodeMessage(header: Uint8Array): Message {
   try {
     checkHeaderCounts(header);
     const type = FbMessage.getRootAsMessage(new ByteBuffer(header)).headerType();

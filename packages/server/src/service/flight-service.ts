@@ -157,7 +157,6 @@ export class LongbowFlightService implements FlightHandlers {
     let ended = false;
     let dataset: string | undefined;
     let stored = 0;
-    let index = -1; // of the last message read, in arrival order
     // Large batches go to the log while they arrive (service/put-staging.ts).
     const staging = call?.watchRequests && store.canStagePuts && config.walStreamBytesMin > 0
       ? new PutStaging(store, config.walStreamBytesMin, datasetOf) : undefined;
@@ -177,7 +176,6 @@ export class LongbowFlightService implements FlightHandlers {
           ended = true;
           continue;
         }
-        index += 1;
         const decoded = decoder.decode(next.value);
         if (decoded.kind === 'schema') {
           const name = dataset ?? datasetOf(decoded.descriptor);
@@ -186,8 +184,10 @@ export class LongbowFlightService implements FlightHandlers {
         } else if (decoded.kind === 'batch') {
           if (dataset === undefined) throw longbowError('MISSING_SCHEMA', 'a record batch arrived before the schema');
           // store.append validates, reserves memory and takes its log sequence synchronously.
-          const appended = store.append(dataset, decoded.batch, staging?.take(index, dataset, next.value.dataBody as Uint8Array));
-          appended.catch(() => undefined); // handled when acknowledged
+          const staged = staging?.take(dataset, next.value.dataBody as Uint8Array);
+          const appended = store.append(dataset, decoded.batch, staged);
+          // Handled when acknowledged; a refused batch's staged record is never committed.
+          appended.catch(() => staged?.abandon());
           pending.push(appended);
         }
         // Dictionary batches are kept by the decoder; metadata-only messages carry nothing to store.

@@ -16,10 +16,10 @@
  * yet, a second schema, dictionaries, a watcher error) turns staging off for the call, and
  * batches are logged whole as before.
  */
-import { Message } from 'apache-arrow/ipc/metadata/message';
-import type { Schema } from 'apache-arrow';
-import type { FlightData, FlightDataWatcher, FlightDescriptor } from '@longbow/flight';
+import type { Message } from 'apache-arrow/ipc/metadata/message';
+import { decodeMessage, ipcMessageHeaderPieces, type FlightData, type FlightDataWatcher, type FlightDescriptor } from '@longbow/flight';
 import type { StagedPut } from '../store/store.ts';
+import { BLOCK_BYTES, payloadLength } from '../wal/index.ts';
 
 export interface PutStagingTarget {
   /** Starts a staged put record (null: not possible now). */
@@ -27,18 +27,16 @@ export interface PutStagingTarget {
 }
 
 interface StagedEntry {
-  /** Position of its message in the request stream. */
-  index: number;
   dataset: string;
   staged: StagedPut;
 }
 
 export class PutStaging implements FlightDataWatcher {
-  private messages = 0;
   private dataset: string | undefined;
   /** IPC stream bytes of the stream's schema message (copied: the watcher's views do not last). */
   private schemaPieces: Uint8Array[] | undefined;
   private disabled = false;
+  /** Staged records in arrival order, until DoPut takes them. */
   private readonly entries: StagedEntry[] = [];
 
   constructor(
@@ -48,51 +46,49 @@ export class PutStaging implements FlightDataWatcher {
   ) {}
 
   bodyStarted(head: FlightData, body: Uint8Array): ((landed: number) => void) | undefined {
-    const index = this.messages++;
-    if (this.disabled) return undefined;
     try {
       const header = this.observe(head);
-      if (!header?.isRecordBatch() || body.length < this.minBytes || this.dataset === undefined || !this.schemaPieces) return undefined;
+      if (!header?.isRecordBatch() || !this.accepts(body.length)) return undefined;
       // Replay reads exactly bodyLength bytes after the header: a longer body would not split back.
       if (Number(header.bodyLength) !== body.length) return undefined;
-      const staged = this.target.stagePut(this.dataset, [...this.schemaPieces, ...headerPieces(head.dataHeader, piecesBytes(this.schemaPieces))], body);
+      const schemaPieces = this.schemaPieces!;
+      const staged = this.target.stagePut(this.dataset!, [...schemaPieces, ...blockAlignedHeaderPieces(head.dataHeader, payloadLength(schemaPieces))], body);
       if (!staged) return undefined;
-      this.entries.push({ index, dataset: this.dataset, staged });
+      this.entries.push({ dataset: this.dataset!, staged });
       return (landed) => staged.landed(landed);
     } catch {
-      this.disable();
+      this.disabled = true;
       return undefined;
     }
   }
 
   /** Bodies that may be staged land in shared memory: the log checksums them on another thread. */
   sharedBody(bodyBytes: number): boolean {
-    return !this.disabled && bodyBytes >= this.minBytes && this.dataset !== undefined && this.schemaPieces !== undefined;
+    return this.accepts(bodyBytes);
   }
 
   messageArrived(message: FlightData): void {
-    this.messages++;
-    if (this.disabled) return;
     try {
       this.observe(message);
     } catch {
-      this.disable();
+      this.disabled = true;
     }
   }
 
   /**
-   * The staged record of request message `index` (0-based, in arrival order), if it was staged
-   * for `dataset`, `body` is the memory it watched and all of it was seen landing; otherwise,
-   * and for earlier messages never claimed, records are abandoned.
+   * The staged record of the batch message whose body is `body`, if it was staged for `dataset`
+   * and all of it was seen landing; otherwise, and for the messages before it never claimed,
+   * records are abandoned.
    */
-  take(index: number, dataset: string, body: Uint8Array): StagedPut | undefined {
-    while (this.entries.length > 0 && this.entries[0].index <= index) {
-      const entry = this.entries.shift()!;
-      const same = entry.index === index && entry.dataset === dataset
-        && entry.staged.body.buffer === body.buffer && entry.staged.body.byteOffset === body.byteOffset && entry.staged.body.length === body.length;
-      if (same && entry.staged.complete) return entry.staged;
-      entry.staged.abandon();
-    }
+  take(dataset: string, body: Uint8Array): StagedPut | undefined {
+    const at = this.entries.findIndex(({ staged }) =>
+      staged.body.buffer === body.buffer && staged.body.byteOffset === body.byteOffset && staged.body.length === body.length);
+    if (at < 0) return undefined;
+    const claimed = this.entries.splice(0, at + 1);
+    const entry = claimed.pop()!;
+    for (const earlier of claimed) earlier.staged.abandon();
+    if (entry.dataset === dataset && entry.staged.complete) return entry.staged;
+    entry.staged.abandon();
     return undefined;
   }
 
@@ -101,52 +97,34 @@ export class PutStaging implements FlightDataWatcher {
     for (const entry of this.entries.splice(0)) entry.staged.abandon();
   }
 
-  /** Notes the dataset and schema; returns the IPC message header, if any. */
+  /** Whether a body of `bodyBytes` may be staged now. */
+  private accepts(bodyBytes: number): boolean {
+    return !this.disabled && bodyBytes >= this.minBytes && this.dataset !== undefined && this.schemaPieces !== undefined;
+  }
+
+  /** Notes the dataset and schema; returns the IPC message header, if any (decoded with the decoder's checks). */
   private observe(message: FlightData): Message | undefined {
+    if (this.disabled) return undefined;
     if (message.flightDescriptor && this.dataset === undefined) this.dataset = this.datasetOf(message.flightDescriptor);
     if (message.dataHeader.byteLength === 0) return undefined;
-    const header = Message.decode(message.dataHeader);
+    const header = decodeMessage(message.dataHeader);
     if (header.isSchema()) {
       // One schema per stream, without dictionaries (their batches would have to be logged too).
-      if (this.schemaPieces || hasDictionaries(header.header())) this.disable();
-      else this.schemaPieces = headerPieces(message.dataHeader);
+      if (this.schemaPieces || header.header().dictionaries.size > 0) this.disabled = true;
+      else this.schemaPieces = ipcMessageHeaderPieces(message.dataHeader.slice());
     }
-    if (header.isDictionaryBatch()) this.disable();
+    if (header.isDictionaryBatch()) this.disabled = true;
     return header;
   }
-
-  private disable(): void {
-    this.disabled = true;
-  }
 }
-
-/** The log's block: a batch body starting on one can be written without a copy. */
-const BLOCK_BYTES = 4096;
-const CONTINUATION_MARKER = 0xffffffff;
 
 /**
- * The IPC encapsulation of a message's header (the body follows it in the record). With
- * `precedingBytes` (a multiple of 8), the metadata is padded with zeros so that the header ends
- * on a block boundary counted from the start of the record data: the IPC format lets metadata
- * run past its flatbuffer, and readers skip by the length.
+ * A batch message's header pieces with its metadata padded with zeros so that the header ends
+ * on a block boundary counted from the start of the record data (`precedingBytes`, a multiple
+ * of 8, come first): the body then starts on one, where the log writes it without a copy.
  */
-function headerPieces(dataHeader: Uint8Array, precedingBytes?: number): Uint8Array[] {
+function blockAlignedHeaderPieces(dataHeader: Uint8Array, precedingBytes: number): Uint8Array[] {
   const minimum = (dataHeader.byteLength + 7) & ~7;
-  const metadataBytes = precedingBytes === undefined ? minimum
-    : Math.ceil((precedingBytes + 8 + minimum) / BLOCK_BYTES) * BLOCK_BYTES - precedingBytes - 8;
-  const prefix = new Uint8Array(8);
-  const view = new DataView(prefix.buffer);
-  view.setUint32(0, CONTINUATION_MARKER, true);
-  view.setInt32(4, metadataBytes, true);
-  const metadata = new Uint8Array(metadataBytes);
-  metadata.set(dataHeader, 0);
-  return [prefix, metadata];
-}
-
-function piecesBytes(pieces: readonly Uint8Array[]): number {
-  return pieces.reduce((sum, piece) => sum + piece.length, 0);
-}
-
-function hasDictionaries(schema: Schema): boolean {
-  return schema.dictionaries.size > 0;
+  const metadataBytes = Math.ceil((precedingBytes + 8 + minimum) / BLOCK_BYTES) * BLOCK_BYTES - precedingBytes - 8;
+  return ipcMessageHeaderPieces(dataHeader.slice(), metadataBytes);
 }

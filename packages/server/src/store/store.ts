@@ -53,6 +53,8 @@ export function checkDatasetName(name: string): string {
  * records are applied in memory in that same order.
  */
 export interface Journal {
+  /** Turns a batch into what appendPut keeps; absent for a journal that keeps no payloads. */
+  readonly serialize?: BatchSerializer;
   appendPut(dataset: string, payload: Uint8Array | Uint8Array[]): Promise<number>;
   /**
    * Optional: starts a put record written while its body arrives (the bytes are the batch's IPC
@@ -115,9 +117,9 @@ export class Store {
   }
 
   /** Makes writes durable from now on (after recovery has replayed the journal into the store). */
-  attachJournal(journal: Journal, serialize: BatchSerializer): void {
+  attachJournal(journal: Journal): void {
     this.journal = journal;
-    this.serialize = serialize;
+    this.serialize = journal.serialize ?? (() => new Uint8Array(0));
   }
 
   /** Bytes held outside the datasets' batches and counted against the limit (the vector indexes). */
@@ -183,23 +185,15 @@ export class Store {
    * sequence happen synchronously, in call order, so the order in which writes were checked is
    * the order in which they are logged and applied. A dataset created for a batch that then
    * fails is removed again. `staged`: the batch's record, already written while it arrived
-   * (stagePut); it is committed instead of logging the batch, and abandoned if the batch is
-   * refused. Throws SCHEMA_MISMATCH, INVALID_SCHEMA, MEMORY_LIMIT, WAL_UNAVAILABLE.
+   * (stagePut); it is committed instead of logging the batch (the caller abandons it if the
+   * batch is refused). Throws SCHEMA_MISMATCH, INVALID_SCHEMA, MEMORY_LIMIT, WAL_UNAVAILABLE.
    */
   async append(name: string, batch: RecordBatch, staged?: StagedPut): Promise<AppendResult> {
-    let bytes: number;
-    let created: boolean;
-    let dataset: Dataset;
-    try {
-      this.checkSchema(name, batch.schema);
-      bytes = batchBytes(batch);
-      this.reserve(bytes);
-      created = !this.datasets.has(name);
-      dataset = this.ensure(name, batch.schema);
-    } catch (error) {
-      staged?.abandon();
-      throw error;
-    }
+    this.checkSchema(name, batch.schema);
+    const bytes = batchBytes(batch);
+    this.reserve(bytes);
+    const created = !this.datasets.has(name);
+    const dataset = this.ensure(name, batch.schema);
     let seq: number;
     try {
       seq = await (staged && this.journal.commitStagedPut ? this.journal.commitStagedPut(staged) : this.journal.appendPut(name, this.serialize(batch)));
