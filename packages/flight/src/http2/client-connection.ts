@@ -9,7 +9,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import net from 'node:net';
 import { Http2Connection, type Http2ConnectionOptions } from './connection.ts';
-import { CONNECTION_PREFACE, DEFAULT_WINDOW_BYTES, Setting, settingsFrame, splitAddress, windowUpdateFrame } from './frames.ts';
+import { CONNECTION_PREFACE, Setting, splitAddress } from './frames.ts';
 import { READ_BUFFER_BYTES, STREAM_ID_MAX } from './http2-limits.ts';
 import { ClientStream } from './client-stream.ts';
 import { headerList } from './stream.ts';
@@ -21,7 +21,7 @@ export class ClientConnection extends Http2Connection<ClientStream> {
   private readonly waiting: ClientStream[] = [];
   private nextStreamId = 1;
 
-  constructor(private readonly authority: string, options: Http2ConnectionOptions) {
+  constructor(private readonly authority: string, options: ClientConnectionOptions) {
     const { host, port } = splitAddress(authority);
     const readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
     const self: { connection?: ClientConnection } = {};
@@ -33,11 +33,9 @@ export class ClientConnection extends Http2Connection<ClientStream> {
       },
     }), options);
     self.connection = this;
-    const preface = [CONNECTION_PREFACE, settingsFrame([
+    this.socket.write(Buffer.concat([CONNECTION_PREFACE, ...this.openingFrames([
       [Setting.ENABLE_PUSH, 0], [Setting.INITIAL_WINDOW_SIZE, options.windowBytes], [Setting.MAX_FRAME_SIZE, options.frameBytesMax],
-    ])];
-    if (options.windowBytes > DEFAULT_WINDOW_BYTES) preface.push(windowUpdateFrame(0, options.windowBytes - DEFAULT_WINDOW_BYTES));
-    this.socket.write(Buffer.concat(preface));
+    ])]));
   }
 
   /** No new calls: closing, told to go away by the server, or gone. */

@@ -20,7 +20,7 @@ import type { Socket } from 'node:net';
 import { HpackDecoder, HpackError, encodeHeaders } from './hpack.ts';
 import {
   DEFAULT_FRAME_BYTES_MAX, DEFAULT_WINDOW_BYTES, FRAME_HEADER_BYTES, FrameFlag, FrameReader, FrameType, Http2ErrorCode, Http2ProtocolError,
-  Setting, WINDOW_BYTES_LIMIT, frame, frameHeader, goAwayFrame, headerBlockFragment, rstStreamFrame, windowUpdateFrame,
+  Setting, WINDOW_BYTES_LIMIT, frame, frameHeader, goAwayFrame, headerBlockFragment, rstStreamFrame, settingsFrame, windowUpdateFrame,
   type FrameHandler,
 } from './frames.ts';
 import type { Http2Stream, StreamOwner } from './stream.ts';
@@ -341,6 +341,16 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
       : error instanceof HpackError ? Http2ErrorCode.COMPRESSION_ERROR : Http2ErrorCode.INTERNAL_ERROR;
     if (!this.isDestroyed) this.socket.write(goAwayFrame(this.lastPeerStreamId(), code));
     this.destroy(new Error(`HTTP/2 protocol error: ${(error as Error).message}`));
+  }
+
+  /**
+   * What each side sends first after its preface: its SETTINGS, then a connection
+   * WINDOW_UPDATE when our window is larger than the default one.
+   */
+  protected openingFrames(settings: Array<[number, number]>): Buffer[] {
+    const frames = [settingsFrame(settings)];
+    if (this.options.windowBytes > DEFAULT_WINDOW_BYTES) frames.push(windowUpdateFrame(0, this.options.windowBytes - DEFAULT_WINDOW_BYTES));
+    return frames;
   }
 
   /** For GOAWAY: the highest stream id the peer opened that we handle (0 for a client). */

@@ -9,10 +9,7 @@ import { once } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http2';
 import net from 'node:net';
 import { Http2Connection, type Http2ConnectionOptions } from './connection.ts';
-import {
-  CONNECTION_PREFACE, DEFAULT_WINDOW_BYTES, Http2ErrorCode, Http2ProtocolError, Setting, goAwayFrame, rstStreamFrame,
-  settingsFrame, windowUpdateFrame,
-} from './frames.ts';
+import { CONNECTION_PREFACE, Http2ErrorCode, Http2ProtocolError, Setting, goAwayFrame, rstStreamFrame } from './frames.ts';
 import { READ_BUFFER_BYTES, READ_TURN_BYTES_MAX } from './http2-limits.ts';
 import { ServerStream } from './server-stream.ts';
 
@@ -33,12 +30,10 @@ export class ServerConnection extends Http2Connection<ServerStream> {
     super(socket, serverOptions);
     if (reads === 'events') socket.on('data', (chunk: Buffer) => this.receiveBytes(chunk));
     socket.resume();
-    const opening = [settingsFrame([
+    this.write(Buffer.concat(this.openingFrames([
       [Setting.MAX_CONCURRENT_STREAMS, serverOptions.streamsMax], [Setting.INITIAL_WINDOW_SIZE, serverOptions.windowBytes],
       [Setting.MAX_FRAME_SIZE, serverOptions.frameBytesMax],
-    ])];
-    if (serverOptions.windowBytes > DEFAULT_WINDOW_BYTES) opening.push(windowUpdateFrame(0, serverOptions.windowBytes - DEFAULT_WINDOW_BYTES));
-    this.write(Buffer.concat(opening));
+    ])));
   }
 
   /** The client's address. */

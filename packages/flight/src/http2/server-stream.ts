@@ -22,7 +22,6 @@ export class ServerStream extends Http2Stream {
   private trailersSent = false;
   private pausedByReader = false;
   private readerStarted = false;
-  private remoteEndReceived = false;
   private localEndDone = false;
 
   constructor(owner: StreamOwner, queuedBytesHigh: number, readonly session: { readonly socket: PeerSocket }) {
@@ -56,7 +55,6 @@ export class ServerStream extends Http2Stream {
   }
 
   override receiveEnd(): void {
-    this.remoteEndReceived = true;
     super.receiveEnd();
     this.dropUnreadRequest();
   }

@@ -96,6 +96,11 @@ export abstract class Http2Stream extends EventEmitter {
     return this.remoteEnded;
   }
 
+  /** True once the peer ended its side, whether or not what it sent was handed on yet. */
+  protected get remoteEndReceived(): boolean {
+    return this.remoteEnded || this.endHeld;
+  }
+
   /** Queues `chunk` for sending; false when the writer should wait for 'drain'. */
   write(chunk: Uint8Array): boolean {
     if (this.isClosed || this.localEndRequested) return false;
@@ -153,8 +158,7 @@ export abstract class Http2Stream extends EventEmitter {
 
   /** True while payload could be read into the reader's memory: it offers some and takes data now. */
   get takesDirect(): boolean {
-    return this.directSink !== undefined && !this.paused && this.held.length === 0 && !this.isClosed && !this.remoteEnded
-      && !this.endHeld;
+    return this.directSink !== undefined && !this.paused && this.held.length === 0 && !this.isClosed && !this.remoteEndReceived;
   }
 
   /** Memory for up to `max` next payload bytes (see takesDirect); undefined until the reader knows where they go. */
@@ -235,7 +239,7 @@ export abstract class Http2Stream extends EventEmitter {
   abstract receiveHeaders(headers: IncomingHttpHeaders, endStream: boolean): void;
 
   receiveData(piece: Buffer): void {
-    if (this.isClosed || this.remoteEnded || this.endHeld) return; // DATA after END_STREAM is not the peer's to send
+    if (this.isClosed || this.remoteEndReceived) return; // DATA after END_STREAM is not the peer's to send
     if (this.paused) {
       this.held.push(Buffer.from(piece)); // the piece's memory is the connection's next read
       this.owner.heldChanged(piece.length);
@@ -243,7 +247,7 @@ export abstract class Http2Stream extends EventEmitter {
   }
 
   receiveEnd(): void {
-    if (this.isClosed || this.remoteEnded || this.endHeld) return;
+    if (this.isClosed || this.remoteEndReceived) return;
     if (this.paused || this.held.length > 0) this.endHeld = true;
     else this.remoteEnd();
   }
