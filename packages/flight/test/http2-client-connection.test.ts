@@ -467,6 +467,39 @@ describe('ClientConnection against a scripted server', () => {
     assert.equal(body.toString(), 'the whole response');
   });
 
+  test('payload read straight into a reader\'s memory, message ends inside large frames included', limit, async () => {
+    // A reader that offers memory up to the end of each 100,000-byte message (as the gRPC
+    // framing does): nearly every byte must land in place, not just those of the frames'
+    // first message. Reading past a message's end into the shared read buffer used to copy up
+    // to a whole read buffer of the next message (and past a short frame end, of the next frame).
+    const messageBytes = 100_000;
+    const total = 10 * messageBytes;
+    const sent = pattern(total);
+    const { peer, stream, outcome } = await rawStream();
+    const received = Buffer.alloc(total);
+    let filled = 0;
+    let inPlace = 0;
+    stream.setDirectSink({
+      target: (max) => received.subarray(filled, filled + Math.min(max, messageBytes - (filled % messageBytes))),
+      landed: (bytes) => { filled += bytes; inPlace += bytes; },
+    });
+    stream.on('data', (chunk: Buffer) => { chunk.copy(received, filled); filled += chunk.length; });
+    const frames = [frame(FrameType.HEADERS, FrameFlag.END_HEADERS, 1, Buffer.from(encodeHeaders([[':status', '200']])))];
+    const frameBytes = 256 * 1024 + 1000; // frames end at other places than messages, some close after one
+    for (let offset = 0; offset < total; offset += frameBytes) {
+      const end = Math.min(total, offset + frameBytes);
+      frames.push(frame(FrameType.DATA, end === total ? FrameFlag.END_STREAM : 0, 1, sent.subarray(offset, end)));
+    }
+    peer.socket.write(Buffer.concat(frames)); // all of it at once: every read finds plenty waiting
+    const { error } = await outcome;
+    assert.equal(error, undefined);
+    assert.equal(filled, total);
+    assert.ok(received.equals(sent), 'the payload arrives intact');
+    // What may come through the read buffer: the first bytes (before the sink saw the response)
+    // and, at each of the 10 message ends and 4 frame ends, less than 16 KiB.
+    assert.ok(total - inPlace < 14 * 16 * 1024 + 64 * 1024, `${total - inPlace} of ${total} bytes were copied, not read in place`);
+  });
+
   const malformed: Array<[string, Buffer, number]> = [
     ['a WINDOW_UPDATE with a 3-byte payload', frame(FrameType.WINDOW_UPDATE, 0, 0, Buffer.alloc(3, 1)), Http2ErrorCode.FRAME_SIZE_ERROR],
     ['a PUSH_PROMISE', frame(FrameType.PUSH_PROMISE, FrameFlag.END_HEADERS, 1, Buffer.from([0, 0, 0, 2, 0x88])), Http2ErrorCode.PROTOCOL_ERROR],

@@ -300,10 +300,15 @@ export abstract class Http2Connection<S extends Http2Stream> extends EventEmitte
       return this.directStreaming && this.reader.atFrameStart ? readBuffer.subarray(0, FRAME_HEADER_BYTES) : readBuffer;
     }
     const stream = this.streams.get(this.reader.payloadStreamId);
-    if (!stream?.takesDirect || remaining < DIRECT_READ_BYTES_MIN) return readBuffer;
+    if (!stream?.takesDirect) return readBuffer;
+    // The short end of a large frame: read just that, so the next frame's header is read on its
+    // own and its payload can go straight into place.
+    if (remaining < DIRECT_READ_BYTES_MIN) return this.directStreaming ? readBuffer.subarray(0, remaining) : readBuffer;
     const target = stream.directTarget(remaining);
     if (!target) return readBuffer.subarray(0, LAYOUT_READ_BYTES); // the start of a message: its layout first
-    if (target.length < DIRECT_READ_BYTES_MIN) return readBuffer;
+    // The end of a message: read just that, so the next message's start is read on its own
+    // (its layout first) instead of a whole read buffer of it being copied into place.
+    if (target.length < DIRECT_READ_BYTES_MIN) return readBuffer.subarray(0, target.length);
     this.directRead = { stream, target };
     return target;
   }
