@@ -165,7 +165,7 @@ export const INDEX_OVERSAMPLING_ROWS_MAX = 65_536;
 export const INDEX_RESCORE_FACTOR = 4;
 
 /**
- * Native threads the indexing worker uses to insert: one core is left to the event loop.
- * (Searches use one thread each; batched searches use this many.)
+ * Most native threads the indexing worker uses: to insert, all cores but one (that one is left
+ * to the event loop); to search a batch of queries, every core. (A single query uses one.)
  */
 export const INDEX_BUILD_THREADS_MAX = 8;

@@ -157,3 +157,19 @@ for (const implementation of IMPLEMENTATIONS) {
     });
   });
 }
+
+describe('HnswIndex: batch searches on several threads', () => {
+  test('an index inserting on one thread can search a batch on two (search contexts kept)', () => {
+    // usearch sizes its per-thread search contexts when an add grows the capacity, to that add's
+    // threads; with one insert thread a two-thread batch search failed ("Reserve capacity ahead
+    // of searches!"). Small adds cross several capacity growths here.
+    const index = new HnswIndex({ dimensions: DIMENSIONS, metric: 'euclidean', m: 16, efConstruction: 64, efSearch: 64, insertThreads: 1, searchThreads: 2 });
+    for (let row = 0; row < ROWS; row += 100) index.add(row, data.subarray(row * DIMENSIONS, (row + 100) * DIMENSIONS));
+    const batch = queries.subarray(0, QUERIES * DIMENSIONS);
+    const twoThreads = index.candidates(batch, K, 64, 2);
+    const oneThread = index.candidates(batch, K, 64, 1);
+    assert.deepEqual([...twoThreads.counts], [...oneThread.counts]);
+    assert.deepEqual([...twoThreads.ordinals], [...oneThread.ordinals]);
+    assert.ok(twoThreads.counts.every((count) => count === K));
+  });
+});

@@ -45,6 +45,8 @@ export interface DatasetIndexOptions {
   filterExactRowsMax?: number;
   /** Native threads the worker inserts with (default: all cores but one, at least 1). */
   insertThreads?: number;
+  /** Native threads a batch of queries is searched with (default: every core). */
+  searchThreads?: number;
   /** Turns at graph building, shared with other datasets (default: the process-wide ones). */
   buildSlots?: BuildSlots;
   logger?: Logger;
@@ -98,7 +100,7 @@ export class DatasetIndex {
     this.kernel = new DistanceKernel(metricSpec(options.metric).kernel, options.dimensions);
     this.context = {
       dimensions: options.dimensions, kernel: this.kernel, chunks: this.chunks, removed: this.removed,
-      efSearch: options.efSearch, batchThreads: this.threads(),
+      efSearch: options.efSearch, batchThreads: this.searchThreads(),
       filterExactRowsMax: options.filterExactRowsMax ?? INDEX_FILTER_EXACT_ROWS_MAX,
       filterExactFraction: options.metric === 'dot_product' ? INDEX_FILTER_EXACT_FRACTION_DOT_PRODUCT : INDEX_FILTER_EXACT_FRACTION,
       graph: () => (this.workerReady && this.graphRows > 0 && !this.worker?.failed ? this.worker : undefined),
@@ -243,11 +245,21 @@ export class DatasetIndex {
     return this.options.insertThreads ?? Math.max(1, Math.min(INDEX_BUILD_THREADS_MAX, availableParallelism() - 1));
   }
 
+  /**
+   * Every core for a batch of queries: it is throughput work a client waits for, and short
+   * (1,000 queries take tens of ms), unlike a build, which would hold the event loop's core
+   * for minutes.
+   */
+  private searchThreads(): number {
+    return this.options.searchThreads ?? Math.max(1, Math.min(INDEX_BUILD_THREADS_MAX, availableParallelism()));
+  }
+
   private hnswOptions(overrides: { m?: number; storage?: HnswStorage } = {}): HnswOptions {
     const { dimensions, metric, m, efConstruction, efSearch } = this.options;
     return {
       dimensions, metric, m: overrides.m ?? m, efConstruction, efSearch,
       storage: overrides.storage ?? this.options.storage ?? HNSW_STORAGE_DEFAULT, insertThreads: this.threads(),
+      searchThreads: this.searchThreads(),
     };
   }
 

@@ -40,6 +40,8 @@ export interface HnswOptions {
   storage?: HnswStorage;
   /** Native threads per insert call (default 1). */
   insertThreads?: number;
+  /** Native threads a batch search may use (default: insertThreads). See add(). */
+  searchThreads?: number;
 }
 
 const USEARCH_METRICS = { l2sq: MetricKind.L2sq, ip: MetricKind.IP, cos: MetricKind.Cos } as const;
@@ -73,7 +75,8 @@ export class HnswIndex implements VectorIndex {
   private skippedRows = 0;
 
   constructor(options: HnswOptions) {
-    this.options = { storage: 'f32', insertThreads: 1, ...options };
+    const insertThreads = options.insertThreads ?? 1;
+    this.options = { storage: 'f32', ...options, insertThreads, searchThreads: options.searchThreads ?? insertThreads };
     this.dimensions = options.dimensions;
     this.metric = options.metric;
     this.index = new Index({
@@ -141,7 +144,19 @@ export class HnswIndex implements VectorIndex {
       keys = keys.subarray(0, kept);
       data = data.subarray(0, kept * dimensions);
     }
-    this.index.add(keys, data, this.options.insertThreads);
+    this.index.add(keys, data, this.addThreads(kept));
+  }
+
+  /**
+   * Threads for an add of `rows`. usearch keeps one search context per thread, and sizes them
+   * only when an add grows its capacity, to that add's thread count: a search with more
+   * threads than contexts fails ("Reserve capacity ahead of searches!"). So an add that grows
+   * the capacity runs with enough threads for the widest batch search too (one chunk, briefly
+   * on more cores); the others with insertThreads. (A loaded graph has a context per core.)
+   */
+  private addThreads(rows: number): number {
+    const { insertThreads, searchThreads } = this.options;
+    return this.index.size() + rows >= this.index.capacity() ? Math.max(insertThreads, searchThreads) : insertThreads;
   }
 
   remove(ordinal: number): void {
@@ -169,7 +184,7 @@ export class HnswIndex implements VectorIndex {
     const distances = new Float32Array(count * wanted);
     const counts = new Uint32Array(count);
     if (this.index.size() === 0 || count === 0) return { wanted, ordinals, distances, counts };
-    const result = this.index.search(queries, asked, threads) as Matches | BatchMatches;
+    const result = this.index.search(queries, asked, count > 1 ? Math.min(threads, this.options.searchThreads) : 1) as Matches | BatchMatches;
     const batch = result instanceof BatchMatches;
     for (let q = 0; q < count; q++) {
       const found = batch ? Number(result.counts[q]) : result.keys.length;

@@ -75,7 +75,8 @@ export class VectorChunks {
   }
 
   private chunkIndex(ordinal: number): number {
-    assert.ok(ordinal >= 0 && ordinal < this.rowCount, `ordinal ${ordinal} out of range (rows: ${this.rowCount})`);
+    // Not assert.ok(cond, `...`): the message would be built on every call (a hot path).
+    if (!(ordinal >= 0 && ordinal < this.rowCount)) throw new RangeError(`ordinal ${ordinal} out of range (rows: ${this.rowCount})`);
     let low = 0;
     let high = this.starts.length - 1;
     while (low < high) {
