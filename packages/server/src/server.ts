@@ -117,7 +117,6 @@ export class LongbowServer {
       metrics: this.metrics,
       preloadIndex: (dataset, directory) => this.vectorIndexes.preload(dataset.name, dataset.schema, directory, dataset.batches.reduce((sum, batch) => sum + batch.numRows, 0)),
     });
-    // Without a log (LONGBOW_WAL_SYNC=off) nothing reads the serialized batch: skip making it.
     this.store.attachJournal(this.journal);
     if (this.journal instanceof WalJournal) {
       this.snapshotter = new Snapshotter(this.store, snapshotRoot(this.config), this.journal, this.logger, this.metrics);

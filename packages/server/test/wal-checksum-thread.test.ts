@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startChecksumJob } from '../src/wal/checksum-thread.ts';
 import { crc32c, crc32cUpdate } from '../src/wal/crc32c.ts';
-import { seededBytes } from './seeded-bytes.ts';
+import { seededBytes } from './wal-test-helpers.ts';
 
 test('a job continues a CRC over shared pieces added in order; jobs run side by side', async () => {
   const prefix = seededBytes(333, 1);

@@ -5,8 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BLOCK_BYTES, openDirectAppend } from '../src/wal/direct-file.ts';
 import { NodeFileLayer, writeFully } from '../src/wal/file-layer.ts';
@@ -14,19 +13,14 @@ import { RecordType } from '../src/wal/format.ts';
 import { WalRecovery } from '../src/wal/recovery.ts';
 import { WalWriter } from '../src/wal/writer.ts';
 import { seededRandom } from '../src/wal/faulty-file-layer.ts';
-
-function tempDirectory(t: { after(fn: () => void): void }): string {
-  const directory = mkdtempSync(join(tmpdir(), 'longbow-direct-'));
-  t.after(() => rmSync(directory, { recursive: true, force: true }));
-  return directory;
-}
+import { tempDirectory } from './wal-test-helpers.ts';
 
 function roundUp(value: number): number {
   return Math.ceil(value / BLOCK_BYTES) * BLOCK_BYTES;
 }
 
 test('direct appends: the file holds every byte appended, zero-padded to a block until close', async (t) => {
-  const path = join(tempDirectory(t), 'segment');
+  const path = join(tempDirectory(t, 'direct'), 'segment');
   const file = await openDirectAppend(path);
   if (!file) {
     t.skip('this file system refuses O_DIRECT');
@@ -60,7 +54,7 @@ test('direct appends: the file holds every byte appended, zero-padded to a block
 });
 
 test('with direct I/O off, append files are ordinary buffered files', async (t) => {
-  const path = join(tempDirectory(t), 'segment');
+  const path = join(tempDirectory(t, 'direct'), 'segment');
   const file = await new NodeFileLayer({ directIo: false }).open(path, 'append');
   await writeFully(file, [Buffer.from('hello')], 0);
   assert.equal(statSync(path).size, 5, 'no padding: written through the page cache');
@@ -70,7 +64,7 @@ test('with direct I/O off, append files are ordinary buffered files', async (t) 
 });
 
 test('a writer with fsync writes direct segments: padded while open, exact after close, recovered record for record', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'direct');
   const writer = await WalWriter.open({ directory, nextSeq: 1, sync: 'fsync', segmentBytesMax: 64 * 1024 });
   const payloads = Array.from({ length: 40 }, (_, index) => Buffer.alloc(1000 + index * 100, index + 1));
   for (const payload of payloads) await writer.append(RecordType.put, 'vectors', [payload]);

@@ -15,12 +15,7 @@ import { RecordType, type WalRecord } from '../src/wal/format.ts';
 import { WalRecovery } from '../src/wal/recovery.ts';
 import { WalCorruptionError, WalWriterFailedError } from '../src/wal/wal-errors.ts';
 import { WalWriter } from '../src/wal/writer.ts';
-
-function tempDirectory(t: { after(fn: () => void): void }): string {
-  const directory = mkdtempSync(join(tmpdir(), 'longbow-wal-faults-'));
-  t.after(() => rmSync(directory, { recursive: true, force: true }));
-  return directory;
-}
+import { tempDirectory } from './wal-test-helpers.ts';
 
 function faulty(options: Partial<FaultOptions> = {}): FaultyFileLayer {
   return new FaultyFileLayer(new NodeFileLayer(), { seed: 1, ...options });
@@ -47,7 +42,7 @@ function assertIntact(records: readonly WalRecord[], message: string): void {
 }
 
 test('a failed fsync rejects every append waiting on it and fails the writer', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-faults');
   const files = faulty();
   const writer = await WalWriter.open({ directory, nextSeq: 1, files });
   for (let seq = 1; seq <= 5; seq++) await writer.append(RecordType.put, 'docs', payloadFor(seq));
@@ -65,7 +60,7 @@ test('a failed fsync rejects every append waiting on it and fails the writer', a
 });
 
 test('a failed write rejects the batch and the appends queued behind it', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-faults');
   const files = faulty();
   const writer = await WalWriter.open({ directory, nextSeq: 1, files });
   await writer.append(RecordType.put, 'docs', payloadFor(1));
@@ -80,7 +75,7 @@ test('a failed write rejects the batch and the appends queued behind it', async 
 });
 
 test('short writes are completed: every record intact', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-faults');
   const files = faulty({ seed: 7, shortWriteProbability: 0.7 });
   const writer = await WalWriter.open({ directory, nextSeq: 1, files, segmentBytesMax: 20_000 });
   await Promise.all(Array.from({ length: 100 }, (_, index) => writer.append(RecordType.put, 'docs', payloadFor(index + 1))));
@@ -158,7 +153,7 @@ test('power loss (unsynced bytes cut at random) keeps every acknowledged record'
 });
 
 test('a torn write leaves a readable prefix and a reported tail', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-faults');
   const files = faulty({ seed: 3 });
   const writer = await WalWriter.open({ directory, nextSeq: 1, files });
   for (let seq = 1; seq <= 10; seq++) await writer.append(RecordType.put, 'docs', payloadFor(seq));
@@ -192,7 +187,7 @@ test('the same seed injects the same faults', async (t) => {
 });
 
 test('bit flips on read never yield a wrong record', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-faults');
   const writer = await WalWriter.open({ directory, nextSeq: 1, segmentBytesMax: 30_000 });
   for (let seq = 1; seq <= 60; seq++) await writer.append(RecordType.put, 'docs', payloadFor(seq));
   await writer.close();

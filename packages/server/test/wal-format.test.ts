@@ -9,7 +9,7 @@ import {
   parseSegmentFileName, segmentFileName, verifyEncodedRecord, type WalRecord,
 } from '../src/wal/format.ts';
 import { scanSegment } from '../src/wal/reader.ts';
-import { seededBytes } from './seeded-bytes.ts';
+import { seededBytes } from './wal-test-helpers.ts';
 
 const utf8 = new TextEncoder();
 
@@ -35,7 +35,6 @@ test('CRC32C over parts equals CRC32C over the whole, at every split and alignme
     assert.equal(crc32c(copy.subarray(start)), whole);
   }
 });
-
 
 test('CRC32C uses the CPU instruction on x86-64 and arm64 Linux (the prebuilt binary loads)', (t) => {
   if (process.platform !== 'linux' || !['x64', 'arm64'].includes(process.arch)) {

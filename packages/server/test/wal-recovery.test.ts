@@ -4,21 +4,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32c } from '../src/wal/crc32c.ts';
 import { RecordType, SEGMENT_HEADER_BYTES, concatRecord, encodeRecord, encodeSegmentHeader, segmentFileName } from '../src/wal/format.ts';
-import { WalRecovery, type RecoveryMode } from '../src/wal/recovery.ts';
+import type { RecoveryMode } from '../src/wal/recovery.ts';
 import { WalCorruptionError, WalVersionError } from '../src/wal/wal-errors.ts';
 import { WalWriter } from '../src/wal/writer.ts';
 import { BLOCK_BYTES } from '../src/wal/direct-file.ts';
-
-function tempDirectory(t: { after(fn: () => void): void }): string {
-  const directory = mkdtempSync(join(tmpdir(), 'longbow-wal-recovery-'));
-  t.after(() => rmSync(directory, { recursive: true, force: true }));
-  return directory;
-}
+import { recoverAll, tempDirectory } from './wal-test-helpers.ts';
 
 function recordBytes(seq: number, payloadBytes = 10 + (seq % 7)): Buffer {
   const payload = Uint8Array.from({ length: payloadBytes }, (_, index) => (seq + index) & 0xff);
@@ -42,10 +36,8 @@ function offsetOf(seqs: number[], index: number): number {
 }
 
 async function recover(directory: string, options: { afterSeq?: number; recovery?: RecoveryMode } = {}) {
-  const recovery = new WalRecovery({ directory, ...options });
-  const seqs: number[] = [];
-  for await (const record of recovery.records()) seqs.push(record.seq);
-  return { recovery, seqs, report: recovery.report };
+  const { records, recovery, report } = await recoverAll(directory, options);
+  return { recovery, seqs: records.map((record) => record.seq), report };
 }
 
 async function expectCorruption(directory: string, file: string, offset: number, reasonPattern: RegExp): Promise<void> {
@@ -60,7 +52,7 @@ async function expectCorruption(directory: string, file: string, offset: number,
 }
 
 test('empty or missing directory: nothing to replay', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-recovery');
   const empty = await recover(directory);
   assert.deepEqual(empty.seqs, []);
   assert.equal(empty.report.nextSeq, 1);
@@ -71,7 +63,7 @@ test('empty or missing directory: nothing to replay', async (t) => {
 });
 
 test('one clean segment: every record, in order', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-recovery');
   writeSegment(directory, 1, segmentBytes(1, [1, 2, 3, 4]));
   const { seqs, report } = await recover(directory);
   assert.deepEqual(seqs, [1, 2, 3, 4]);
@@ -81,7 +73,7 @@ test('one clean segment: every record, in order', async (t) => {
 });
 
 test('several segments: in order, afterSeq skips covered segments and records', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-recovery');
   writeSegment(directory, 1, segmentBytes(1, [1, 2, 3]));
   writeSegment(directory, 4, segmentBytes(4, [4, 5]));
   writeSegment(directory, 6, segmentBytes(6, [6, 7, 8]));
@@ -97,7 +89,7 @@ test('several segments: in order, afterSeq skips covered segments and records', 
 });
 
 test('an empty last segment (crash after rotation) is clean and sets nextSeq', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-recovery');
   writeSegment(directory, 1, segmentBytes(1, [1, 2]));
   writeSegment(directory, 3, segmentBytes(3, []));
   const { seqs, report } = await recover(directory);
@@ -106,7 +98,7 @@ test('an empty last segment (crash after rotation) is clean and sets nextSeq', a
 });
 
 test('zero padding to a block boundary after the last record (a direct-I/O segment not closed) is cut as padding', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-recovery');
   const seqs = [1, 2, 3];
   const whole = segmentBytes(1, seqs);
   const padded = Buffer.alloc(Math.ceil(whole.length / BLOCK_BYTES) * BLOCK_BYTES);
@@ -132,7 +124,7 @@ test('zero padding to a block boundary after the last record (a direct-I/O segme
 });
 
 test('zero padding ending a segment that is not the last: its end in version 2 (closed in the background), corruption in version 1', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-recovery');
   const whole = segmentBytes(1, [1, 2]);
   const padded = Buffer.alloc(Math.ceil(whole.length / BLOCK_BYTES) * BLOCK_BYTES);
   whole.copy(padded);
@@ -154,7 +146,7 @@ test('zero padding ending a segment that is not the last: its end in version 2 (
 });
 
 test('torn tail at every cut point of the last record: stop, report, truncate', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-recovery');
   const seqs = [1, 2, 3];
   const whole = segmentBytes(1, seqs);
   const lastOffset = offsetOf(seqs, 2);
@@ -173,7 +165,7 @@ test('torn tail at every cut point of the last record: stop, report, truncate', 
 });
 
 test('torn segment header (crash while creating a segment): torn at 0, truncateTail deletes it', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-recovery');
   writeSegment(directory, 1, segmentBytes(1, [1, 2]));
   const header = encodeSegmentHeader(3);
   for (let cut = 0; cut <= SEGMENT_HEADER_BYTES; cut++) {
@@ -190,7 +182,7 @@ test('torn segment header (crash while creating a segment): torn at 0, truncateT
 });
 
 test('bad checksum in the last record with nothing after it is a torn tail', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-recovery');
   const seqs = [1, 2, 3];
   const bytes = segmentBytes(1, seqs);
   bytes[bytes.length - 2] ^= 0x40;
@@ -202,7 +194,7 @@ test('bad checksum in the last record with nothing after it is a torn tail', asy
 });
 
 test('a zero-filled tail after the records is a torn tail', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-recovery');
   const bytes = Buffer.concat([segmentBytes(1, [1, 2]), Buffer.alloc(4096)]);
   writeSegment(directory, 1, bytes);
   const { seqs, report } = await recover(directory);
@@ -211,7 +203,7 @@ test('a zero-filled tail after the records is a torn tail', async (t) => {
 });
 
 test('bad checksum mid-file is corruption naming file and offset', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-recovery');
   const seqs = [1, 2, 3, 4];
   const bytes = segmentBytes(1, seqs);
   bytes[offsetOf(seqs, 1) + 20] ^= 0x01; // inside record 2's name or payload
@@ -220,7 +212,7 @@ test('bad checksum mid-file is corruption naming file and offset', async (t) => 
 });
 
 test('a flipped bit in a length that runs past the end is corruption when records follow', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-recovery');
   const seqs = [1, 2, 3, 4];
   const bytes = segmentBytes(1, seqs);
   bytes[offsetOf(seqs, 1) + 2] ^= 0x01; // length + 65536: runs past the end of the file
@@ -229,7 +221,7 @@ test('a flipped bit in a length that runs past the end is corruption when record
 });
 
 test('damage in a segment that is not the last is corruption, even at its end', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-recovery');
   const first = segmentBytes(1, [1, 2, 3]);
   const firstPath = writeSegment(directory, 1, first.subarray(0, first.length - 5));
   writeSegment(directory, 4, segmentBytes(4, [4, 5]));
@@ -241,7 +233,7 @@ test('damage in a segment that is not the last is corruption, even at its end', 
 });
 
 test('sequences must increase within and across segments', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-recovery');
   const path = writeSegment(directory, 1, segmentBytes(1, [1, 2, 2, 3]));
   await expectCorruption(directory, path, offsetOf([1, 2, 2, 3], 2), /sequence 2 does not follow sequence 2/);
   rmSync(path);
@@ -254,7 +246,7 @@ test('sequences must increase within and across segments', async (t) => {
 });
 
 test('truncate mode cuts the log at the corruption and deletes later segments', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-recovery');
   writeSegment(directory, 1, segmentBytes(1, [1, 2]));
   const seqs = [3, 4, 5];
   const damaged = segmentBytes(3, seqs);
@@ -278,7 +270,7 @@ test('truncate mode cuts the log at the corruption and deletes later segments', 
 });
 
 test('truncate mode deletes a segment whose header is corrupt', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-recovery');
   writeSegment(directory, 1, segmentBytes(1, [1, 2]));
   const bad = segmentBytes(3, [3, 4]);
   bad[12] ^= 1; // first sequence: header checksum mismatch, records after it
@@ -291,7 +283,7 @@ test('truncate mode deletes a segment whose header is corrupt', async (t) => {
 });
 
 test('an unknown format version is refused even in truncate mode', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-recovery');
   const bytes = segmentBytes(1, [1]);
   bytes.writeUInt16LE(3, 8);
   bytes.writeUInt32LE(crc32c(bytes.subarray(0, 20)), 20);

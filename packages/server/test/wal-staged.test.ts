@@ -4,35 +4,19 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32c } from '../src/wal/crc32c.ts';
 import { FaultyFileLayer } from '../src/wal/faulty-file-layer.ts';
-import { NodeFileLayer, type FileLayer } from '../src/wal/file-layer.ts';
+import { NodeFileLayer } from '../src/wal/file-layer.ts';
 import {
   RecordType, SEGMENT_HEADER_BYTES, concatRecord, encodeCommitPayload, encodeRecord, encodeRegionHead, encodeSegmentHeader,
-  segmentFileName, type WalRecord,
+  segmentFileName,
 } from '../src/wal/format.ts';
 import { scanSegment } from '../src/wal/reader.ts';
-import { WalRecovery } from '../src/wal/recovery.ts';
 import { WalCorruptionError } from '../src/wal/wal-errors.ts';
 import { WalWriter, type WalWriterOptions } from '../src/wal/writer.ts';
-import { seededBytes } from './seeded-bytes.ts';
-
-function tempDirectory(t: { after(fn: () => void): void }): string {
-  const directory = mkdtempSync(join(tmpdir(), 'longbow-wal-staged-'));
-  t.after(() => rmSync(directory, { recursive: true, force: true }));
-  return directory;
-}
-
-
-async function recover(directory: string, options: { files?: FileLayer; afterSeq?: number } = {}) {
-  const recovery = new WalRecovery({ directory, ...options });
-  const records: WalRecord[] = [];
-  for await (const record of recovery.records()) records.push(record);
-  return { records, report: recovery.report, recovery };
-}
+import { recoverAll, seededBytes, tempDirectory } from './wal-test-helpers.ts';
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {
   return Uint8Array.from(Buffer.concat(parts));
@@ -45,7 +29,7 @@ const layouts = [
 
 for (const layout of layouts) {
   test(`${layout.name}: a staged put lands in pieces, commits, and recovers as a put with the commit's sequence`, async (t) => {
-    const directory = tempDirectory(t);
+    const directory = tempDirectory(t, 'wal-staged');
     const writer = await WalWriter.open({ directory, nextSeq: 1, files: layout.files() });
     await writer.append(RecordType.put, 'docs', seededBytes(100, 1)); // seq 1: the region starts mid-block
     const prefix = [seededBytes(37, 2), seededBytes(300, 3)];
@@ -62,7 +46,7 @@ for (const layout of layouts) {
     await writer.append(RecordType.drop, 'other', new Uint8Array(0)); // after the region's data
     await writer.close();
     assert.equal(writer.stagedCommits, 1);
-    const { records, report } = await recover(directory);
+    const { records, report } = await recoverAll(directory);
     assert.equal(report.tornTail, null);
     assert.deepEqual(records.map((record) => [record.seq, record.type, record.dataset]), [
       [1, RecordType.put, 'docs'], [3, RecordType.put, 'other'], [4, RecordType.put, 'docs'], [5, RecordType.drop, 'other'],
@@ -74,7 +58,7 @@ for (const layout of layouts) {
   });
 
   test(`${layout.name}: an abandoned region is skipped, before or after its head is written`, async (t) => {
-    const directory = tempDirectory(t);
+    const directory = tempDirectory(t, 'wal-staged');
     const writer = await WalWriter.open({ directory, nextSeq: 1, files: layout.files() });
     const early = writer.stage('docs', [], seededBytes(10_000, 6))!;
     early.abandon(); // still queued: never written
@@ -87,14 +71,14 @@ for (const layout of layouts) {
     await new Promise((resolve) => setTimeout(resolve, 10));
     last.abandon(); // at the end of the segment: close extends the file over it
     await writer.close();
-    const { records, report } = await recover(directory);
+    const { records, report } = await recoverAll(directory);
     assert.equal(report.tornTail, null);
     assert.deepEqual(records.map((record) => record.seq), [2, 4]);
   });
 }
 
 test('a rotation while a put arrives orphans its region: the put is then appended whole, in the next segment', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-staged');
   const writer = await WalWriter.open({ directory, nextSeq: 1 });
   await writer.append(RecordType.put, 'docs', seededBytes(100, 1));
   const body = seededBytes(20_000, 2);
@@ -107,14 +91,14 @@ test('a rotation while a put arrives orphans its region: the put is then appende
   await writer.close();
   assert.equal(writer.stagedCommits, 0);
   assert.deepEqual(readdirSync(directory).sort(), [segmentFileName(1), segmentFileName(3)]);
-  const { records, report } = await recover(directory);
+  const { records, report } = await recoverAll(directory);
   assert.equal(report.tornTail, null);
   assert.deepEqual(records.map((record) => record.seq), [1, 3, 4]);
   assert.deepEqual(Buffer.from(records[2].payload), Buffer.from(concat([seededBytes(16, 5), body])));
 });
 
 test('a put whose region fills the segment is committed as a region; the segment closes after it', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-staged');
   const writer = await WalWriter.open({ directory, nextSeq: 1, segmentBytesMax: 64 * 1024 });
   await writer.append(RecordType.put, 'docs', seededBytes(100, 1));
   const body = seededBytes(200_000, 2); // far past the segment limit
@@ -129,7 +113,7 @@ test('a put whose region fills the segment is committed as a region; the segment
 });
 
 test('puts staged back to back (each before the last is durable) still let segments rotate by size', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-staged');
   const segmentBytesMax = 64 * 1024;
   const writer = await WalWriter.open({ directory, nextSeq: 1, segmentBytesMax });
   const bodies = Array.from({ length: 20 }, (_, index) => seededBytes(30_000 + index, index + 1));
@@ -149,25 +133,25 @@ test('puts staged back to back (each before the last is durable) still let segme
   t.diagnostic(`${sizes.length} segments: ${sizes.join(', ')} bytes`);
   assert.ok(sizes.length >= 8, `${sizes.length} segments`);
   for (const size of sizes) assert.ok(size <= segmentBytesMax + 2 * 40_960, `segment of ${size} bytes`);
-  const { records } = await recover(directory);
+  const { records } = await recoverAll(directory);
   assert.deepEqual(records.map((record) => Buffer.from(record.payload).equals(Buffer.from(bodies[records.indexOf(record)]))), bodies.map(() => true));
 });
 
 test('closing the writer while a put arrives stops its data writes and leaves a readable log', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-staged');
   const writer = await WalWriter.open({ directory, nextSeq: 1 });
   await writer.append(RecordType.put, 'docs', seededBytes(100, 1));
   const staged = writer.stage('docs', [], seededBytes(6_000_000, 2))!;
   staged.landed(3_000_000);
   await writer.close();
   staged.landed(6_000_000); // too late: nothing more is written
-  const { records, report } = await recover(directory);
+  const { records, report } = await recoverAll(directory);
   assert.equal(report.tornTail, null);
   assert.deepEqual(records.map((record) => record.seq), [1]);
 });
 
 test('crash while a region is written: the unfinished region at the end is a torn tail, nothing acknowledged is lost', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-staged');
   const files = new FaultyFileLayer(new NodeFileLayer({ directIo: false }), { seed: 7 });
   const writer = await WalWriter.open({ directory, nextSeq: 1, files });
   await writer.append(RecordType.put, 'docs', seededBytes(100, 1));
@@ -175,7 +159,7 @@ test('crash while a region is written: the unfinished region at the end is a tor
   staged.landed(4_500_000);
   await new Promise((resolve) => setTimeout(resolve, 20));
   await files.crash();
-  const { records, report, recovery } = await recover(directory);
+  const { records, report, recovery } = await recoverAll(directory);
   assert.deepEqual(records.map((record) => record.seq), [1]);
   assert.ok(report.tornTail, 'the region runs past the end of the file');
   assert.match(report.tornTail.reason, /past the end/);
@@ -253,13 +237,13 @@ test('scan verdicts for regions and commits', () => {
 });
 
 test('recovery in strict mode refuses a committed region whose data is damaged before the end of the log', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-staged');
   const data = seededBytes(4096, 5);
   const region = regionAt(SEGMENT_HEADER_BYTES, 1, 'docs', data);
   region[region.length - 10] ^= 0x40;
   const drop = concatRecord(encodeRecord({ seq: 3, type: RecordType.drop, dataset: 'x', payload: new Uint8Array(0) }));
   writeFileSync(join(directory, segmentFileName(1)), segment(1, [region, commitOf(2, 1, 'docs', data), drop]));
-  await assert.rejects(recover(directory), (error: unknown) => error instanceof WalCorruptionError && /does not match its commit/.test(error.message));
+  await assert.rejects(recoverAll(directory), (error: unknown) => error instanceof WalCorruptionError && /does not match its commit/.test(error.message));
 });
 
 /**
@@ -291,7 +275,7 @@ test('golden version 2 segment: the encoder produces it and the reader decodes i
 });
 
 test('a v1 segment written by an older build is still replayed before v2 segments', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-staged');
   const v1 = concat([encodeSegmentHeader(1, 1), concatRecord(encodeRecord({ seq: 1, type: RecordType.put, dataset: 'docs', payload: seededBytes(9, 1) }))]);
   writeFileSync(join(directory, segmentFileName(1)), v1);
   const writer = await WalWriter.open({ directory, nextSeq: 2 } satisfies WalWriterOptions);
@@ -301,6 +285,6 @@ test('a v1 segment written by an older build is still replayed before v2 segment
   await writer.commitStaged(staged);
   await writer.close();
   assert.equal(readFileSync(join(directory, segmentFileName(2))).readUInt16LE(8), 2);
-  const { records } = await recover(directory);
+  const { records } = await recoverAll(directory);
   assert.deepEqual(records.map((record) => record.seq), [1, 3]);
 });

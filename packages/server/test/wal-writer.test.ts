@@ -1,8 +1,7 @@
 /** WAL writer: group commit, sync modes, rotation, segment deletion, lifecycle. Real temp dirs. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as nextTick } from 'node:timers/promises';
 import { FaultyFileLayer } from '../src/wal/faulty-file-layer.ts';
@@ -11,12 +10,7 @@ import { RecordType, SEGMENT_HEADER_BYTES, encodeSegmentHeader, segmentFileName,
 import { WalRecovery } from '../src/wal/recovery.ts';
 import { WalRecordTooLargeError, WalWriterFailedError } from '../src/wal/wal-errors.ts';
 import { WalWriter, type WalWriterOptions } from '../src/wal/writer.ts';
-
-function tempDirectory(t: { after(fn: () => void): void }): string {
-  const directory = mkdtempSync(join(tmpdir(), 'longbow-wal-writer-'));
-  t.after(() => rmSync(directory, { recursive: true, force: true }));
-  return directory;
-}
+import { tempDirectory } from './wal-test-helpers.ts';
 
 /** Counts fsyncs at the file layer, independently of the writer's own counter. */
 class CountingFileLayer extends NodeFileLayer {
@@ -46,7 +40,7 @@ async function openWriter(directory: string, options: Partial<WalWriterOptions> 
 }
 
 test('group commit: 200 appends in one tick share one fsync, seqs follow call order', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-writer');
   const files = new CountingFileLayer();
   const writer = await openWriter(directory, { files });
   const syncsBefore = files.fileSyncs;
@@ -64,7 +58,7 @@ test('group commit: 200 appends in one tick share one fsync, seqs follow call or
 });
 
 test('group commit: 200 appends spread over ticks share far fewer fsyncs', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-writer');
   const files = new CountingFileLayer();
   const writer = await openWriter(directory, { files });
   const syncsBefore = files.fileSyncs;
@@ -83,7 +77,7 @@ test('group commit: 200 appends spread over ticks share far fewer fsyncs', async
 });
 
 test("sync 'none' resolves after the write and fsyncs only on close", async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-writer');
   const writer = await openWriter(directory, { sync: 'none' });
   for (let seq = 1; seq <= 20; seq++) assert.deepEqual(await writer.append(RecordType.put, 'docs', payloadFor(seq)), { seq });
   assert.equal(writer.fsyncs, 0);
@@ -93,7 +87,7 @@ test("sync 'none' resolves after the write and fsyncs only on close", async (t) 
 });
 
 test('rotation by size: the crossing record ends the segment, files named by first sequence', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-writer');
   const segmentBytesMax = 1000;
   const writer = await openWriter(directory, { segmentBytesMax });
   for (let seq = 1; seq <= 40; seq++) await writer.append(RecordType.put, 'docs', payloadFor(seq, 100)); // 126 bytes each
@@ -120,7 +114,7 @@ test('rotation by size: the crossing record ends the segment, files named by fir
 });
 
 test('rotate() on demand closes the segment after earlier appends; no-op when empty', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-writer');
   const writer = await openWriter(directory);
   const first = [writer.append(RecordType.put, 'docs', payloadFor(1)), writer.append(RecordType.put, 'docs', payloadFor(2))];
   const rotated = writer.rotate();
@@ -136,7 +130,7 @@ test('rotate() on demand closes the segment after earlier appends; no-op when em
 });
 
 test('deleteSegmentsUpTo removes only fully covered segments, never the current one', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-writer');
   const writer = await openWriter(directory);
   for (let seq = 1; seq <= 9; seq++) {
     await writer.append(RecordType.put, 'docs', payloadFor(seq));
@@ -156,7 +150,7 @@ test('deleteSegmentsUpTo removes only fully covered segments, never the current 
 });
 
 test('close() writes what is queued; later appends and rotations reject', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-writer');
   const writer = await openWriter(directory, { nextSeq: 100 });
   const pending = Array.from({ length: 10 }, (_, index) => writer.append(RecordType.put, 'docs', payloadFor(index)));
   await writer.close();
@@ -168,7 +162,7 @@ test('close() writes what is queued; later appends and rotations reject', async 
 });
 
 test('open() replaces an empty segment at nextSeq and refuses one that holds records', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-writer');
   writeFileSync(join(directory, segmentFileName(5)), encodeSegmentHeader(5));
   const writer = await openWriter(directory, { nextSeq: 5 });
   await writer.append(RecordType.put, 'docs', payloadFor(5));
@@ -178,7 +172,7 @@ test('open() replaces an empty segment at nextSeq and refuses one that holds rec
 });
 
 test('a payload modified between append and write fails the writer (checked before writing)', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-writer');
   const writer = await openWriter(directory);
   const payload = payloadFor(1);
   const append = writer.append(RecordType.put, 'docs', payload);
@@ -215,12 +209,12 @@ function piecesOf(payload: Uint8Array): Uint8Array[] {
 test('payloads given as pieces are written as if joined: same bytes, one vectored write, past IOV_MAX', async (t) => {
   const payloads = [payloadFor(1, 20_000), payloadFor(2, 0), payloadFor(3, 3), payloadFor(4, 5000)];
   assert.ok(piecesOf(payloads[0]).length > 2048, 'more pieces than IOV_MAX (1024) in one record');
-  const joinedDirectory = tempDirectory(t);
+  const joinedDirectory = tempDirectory(t, 'wal-writer');
   const joined = await openWriter(joinedDirectory);
   await Promise.all(payloads.map((payload) => joined.append(RecordType.put, 'docs', payload)));
   await joined.close();
 
-  const piecesDirectory = tempDirectory(t);
+  const piecesDirectory = tempDirectory(t, 'wal-writer');
   const files = new WriteCountingFileLayer();
   const pieced = await openWriter(piecesDirectory, { files, verifyBeforeWrite: true });
   files.writes = []; // not the segment header
@@ -237,7 +231,7 @@ test('payloads given as pieces are written as if joined: same bytes, one vectore
 });
 
 test('payload pieces survive short writes', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-writer');
   const files = new FaultyFileLayer(new NodeFileLayer(), { seed: 11, shortWriteProbability: 0.8 });
   const writer = await openWriter(directory, { files });
   const payloads = Array.from({ length: 30 }, (_, index) => payloadFor(index + 1, 50 + index * 97));
@@ -250,7 +244,7 @@ test('payload pieces survive short writes', async (t) => {
 });
 
 test('a payload piece modified between append and write fails the writer (checked before writing)', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-writer');
   const writer = await openWriter(directory);
   const pieces = [payloadFor(1, 10), payloadFor(2, 10), payloadFor(3, 10)];
   const append = writer.append(RecordType.put, 'docs', pieces);
@@ -261,7 +255,7 @@ test('a payload piece modified between append and write fails the writer (checke
 });
 
 test('a record over the size limit is refused without using a sequence', async (t) => {
-  const directory = tempDirectory(t);
+  const directory = tempDirectory(t, 'wal-writer');
   const writer = await openWriter(directory);
   const huge = Object.create(Uint8Array.prototype, { length: { value: 2 ** 30 } }) as Uint8Array; // only its length is read
   await assert.rejects(writer.append(RecordType.put, 'docs', huge), WalRecordTooLargeError);

@@ -108,6 +108,19 @@ function checkHeaderCounts(header: Uint8Array): void {
 }
 
 /**
+ * Whether an IPC message header holds a record batch, read from its root table alone (no
+ * decoding, no checks): for callers that only sort messages; anything else still goes through
+ * decodeMessage.
+ */
+export function isRecordBatchHeader(header: Uint8Array): boolean {
+  try {
+    return FbMessage.getRootAsMessage(new ByteBuffer(header)).headerType() === FbMessageHeader.RecordBatch;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Decodes an IPC message header fully (apache-arrow decodes lazily), so every failure is a
  * malformed error here, after checking its counts (apache-arrow allocates for them unchecked).
  */

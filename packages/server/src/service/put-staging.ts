@@ -17,9 +17,9 @@
  * batches are logged whole as before.
  */
 import type { Message } from 'apache-arrow/ipc/metadata/message';
-import { decodeMessage, ipcMessageHeaderPieces, type FlightData, type FlightDataWatcher, type FlightDescriptor } from '@longbow/flight';
+import { decodeMessage, ipcMessageHeaderPieces, isRecordBatchHeader, type FlightData, type FlightDataWatcher, type FlightDescriptor } from '@longbow/flight';
 import type { StagedPut } from '../store/store.ts';
-import { BLOCK_BYTES, payloadLength } from '../wal/index.ts';
+import { BLOCK_BYTES, payloadLength, roundUp } from '../wal/index.ts';
 
 export interface PutStagingTarget {
   /** Starts a staged put record (null: not possible now). */
@@ -69,6 +69,9 @@ export class PutStaging implements FlightDataWatcher {
 
   messageArrived(message: FlightData): void {
     try {
+      // Once the schema is in, a batch message tells staging nothing: its header is left to
+      // DoPut's decoder rather than decoded twice (every small put's message comes here).
+      if (this.schemaPieces && isRecordBatchHeader(message.dataHeader)) return;
       this.observe(message);
     } catch {
       this.disabled = true;
@@ -125,6 +128,6 @@ export class PutStaging implements FlightDataWatcher {
  */
 function blockAlignedHeaderPieces(dataHeader: Uint8Array, precedingBytes: number): Uint8Array[] {
   const minimum = (dataHeader.byteLength + 7) & ~7;
-  const metadataBytes = Math.ceil((precedingBytes + 8 + minimum) / BLOCK_BYTES) * BLOCK_BYTES - precedingBytes - 8;
+  const metadataBytes = roundUp(precedingBytes + 8 + minimum, BLOCK_BYTES) - precedingBytes - 8;
   return ipcMessageHeaderPieces(dataHeader.slice(), metadataBytes);
 }

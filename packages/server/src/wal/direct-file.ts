@@ -21,6 +21,7 @@
 import { constants } from 'node:fs';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import type { WalFile } from './file-layer.ts';
+import { roundUp } from './format.ts';
 
 /** Write granularity: the largest logical block size in common use (4Kn disks). */
 export const BLOCK_BYTES = 4096;
@@ -310,8 +311,4 @@ class DirectAppendFile implements WalFile {
     }
     this.physicalBytes = Math.max(this.physicalBytes, position + length);
   }
-}
-
-function roundUp(value: number, multiple: number): number {
-  return Math.ceil(value / multiple) * multiple;
 }

@@ -372,7 +372,8 @@ export function decodeCommitPayload(payload: Uint8Array): { regionSeq: number; d
   return { regionSeq: Number(view.getBigUint64(0, true)), dataCrc: view.getUint32(8, true) };
 }
 
-function roundUp(value: number, multiple: number): number {
+/** `value` rounded up to a multiple of `multiple`. */
+export function roundUp(value: number, multiple: number): number {
   return Math.ceil(value / multiple) * multiple;
 }
 

@@ -365,8 +365,7 @@ export class WalWriter {
     const untrack = () => { this.regionWrites.delete(write); };
     write.then(untrack, untrack);
     return write.then((written) => {
-      this.bytesWritten += written;
-      this.metrics?.walBytesWritten.inc(written);
+      this.countBytes(written);
       return written;
     });
   }
@@ -508,8 +507,7 @@ export class WalWriter {
     this.segment.sizeBytes += written;
     this.segment.records += run.length;
     this.recordsWritten += run.length;
-    this.bytesWritten += written;
-    this.metrics?.walBytesWritten.inc(written);
+    this.countBytes(written);
   }
 
   /** fsyncs the current segment if anything was written since the last fsync. */
@@ -545,8 +543,12 @@ export class WalWriter {
 
   private countNewSegment(): void {
     this.segmentsCreated++;
-    this.bytesWritten += SEGMENT_HEADER_BYTES;
-    this.metrics?.walBytesWritten.inc(SEGMENT_HEADER_BYTES);
+    this.countBytes(SEGMENT_HEADER_BYTES);
+  }
+
+  private countBytes(written: number): void {
+    this.bytesWritten += written;
+    this.metrics?.walBytesWritten.inc(written);
   }
 }
 
