@@ -148,6 +148,32 @@ describe('DatasetIndex search and recall', () => {
     }
   });
 
+  test('rows scored one by one yield to the event loop across the queries of a batch', async () => {
+    const index = track(new DatasetIndex(options('euclidean')));
+    appendAll(index);
+    await untilIndexed(index);
+    /** Event-loop turns taken while `search` runs. */
+    async function turnsDuring<T>(search: Promise<T>): Promise<{ result: T; turns: number }> {
+      let done = false;
+      let turns = 0;
+      const result = search.finally(() => { done = true; });
+      const spin = (): void => { if (!done) { turns++; setImmediate(spin); } };
+      setImmediate(spin);
+      return { result: await result, turns };
+    }
+    // Pre-filtered: 60 queries x 6,000 candidate rows, each query well under a slice.
+    const candidates = Array.from({ length: ROWS }, (_, i) => i);
+    const filtered = await turnsDuring(index.searchMany(queries, K, { candidates }));
+    const exact = exactIndex('euclidean').searchBatch(queries, K);
+    filtered.result.forEach((hits, q) => assert.deepEqual(hits.ordinals, exact[q].ordinals));
+    const sliceRows = (2 * 1024 * 1024) / (DIMENSIONS * 4);
+    assert.ok(filtered.turns >= Math.floor((QUERIES * ROWS) / sliceRows) - 1, `pre-filtered batch: ${filtered.turns} turns`);
+    // Graph candidates re-scored: k = 1000 re-scores 2,000 rows per query.
+    const deep = await turnsDuring(index.searchMany(queries, 1000));
+    assert.equal(deep.result[0].ordinals.length, 1000);
+    assert.ok(deep.turns >= Math.floor((QUERIES * 2000) / sliceRows) - 1, `re-scored batch: ${deep.turns} turns`);
+  });
+
   test('deletes and upserts are honoured', async () => {
     const index = track(new DatasetIndex(options('euclidean')));
     appendAll(index);

@@ -12,7 +12,8 @@ import { TopK } from './top-k.ts';
 import type { VectorChunks } from './vector-chunks.ts';
 import {
   INDEX_OVERSAMPLING_FACTOR, INDEX_OVERSAMPLING_GROWTH,
-  INDEX_OVERSAMPLING_ROWS_MAX, INDEX_RESCORE_FACTOR, INDEX_SCAN_SLICE_BYTES,
+  INDEX_OVERSAMPLING_ROWS_MAX, INDEX_PICKED_SLICE_BYTES, INDEX_RESCORE_EXTRA, INDEX_RESCORE_FACTOR,
+  INDEX_SCAN_SLICE_BYTES,
 } from '../limits.ts';
 
 export interface DatasetSearchOptions {
@@ -71,12 +72,39 @@ async function scanSliced(
   }
 }
 
-/** Exact scores of picked ordinals for one query, in slices. */
-async function pickedSliced(context: SearchContext, vector: Float32Array, top: TopK, ordinals: number[], allowed?: OrdinalFilter): Promise<void> {
-  const sliceRows = Math.max(1, Math.floor(INDEX_SCAN_SLICE_BYTES / (context.dimensions * 4)));
-  for (let start = 0; start < ordinals.length; start += sliceRows) {
-    scanPicked(context.kernel, context.chunks, vector, top, ordinals.slice(start, start + sliceRows), allowed);
-    if (start + sliceRows < ordinals.length) await yieldToEventLoop();
+/**
+ * Exact scores of picked ordinals, query after query, yielding to the event loop whenever
+ * INDEX_PICKED_SLICE_BYTES of rows were read since the last yield (counted across queries).
+ */
+class PickedScorer {
+  private readonly sliceRows: number;
+  private sinceYield = 0;
+
+  constructor(private readonly context: SearchContext) {
+    this.sliceRows = Math.max(1, Math.floor(INDEX_PICKED_SLICE_BYTES / (context.dimensions * 4)));
+  }
+
+  /** Scores `ordinals` for one query. Undefined when no yield was due (no microtask per query). */
+  score(vector: Float32Array, top: TopK, ordinals: number[], allowed?: OrdinalFilter): Promise<void> | undefined {
+    if (this.sinceYield + ordinals.length < this.sliceRows) {
+      scanPicked(this.context.kernel, this.context.chunks, vector, top, ordinals, allowed);
+      this.sinceYield += ordinals.length;
+      return undefined;
+    }
+    return this.sliced(vector, top, ordinals, allowed);
+  }
+
+  private async sliced(vector: Float32Array, top: TopK, ordinals: number[], allowed?: OrdinalFilter): Promise<void> {
+    for (let start = 0; start < ordinals.length;) {
+      const end = Math.min(ordinals.length, start + this.sliceRows - this.sinceYield);
+      scanPicked(this.context.kernel, this.context.chunks, vector, top, ordinals.slice(start, end), allowed);
+      this.sinceYield += end - start;
+      start = end;
+      if (this.sinceYield >= this.sliceRows) {
+        await yieldToEventLoop();
+        this.sinceYield = 0;
+      }
+    }
   }
 }
 
@@ -107,7 +135,11 @@ export async function searchDataset(
     }
     const smallEnough = candidates.length <= Math.max(context.filterExactRowsMax, rows * context.filterExactFraction);
     if (!graph || smallEnough || candidates.length <= k) {
-      for (const q of all) await pickedSliced(context, query(queries, q, dimensions), tops[q], candidates, visible);
+      const scorer = new PickedScorer(context);
+      for (const q of all) {
+        const rest = scorer.score(query(queries, q, dimensions), tops[q], candidates, visible);
+        if (rest) await rest;
+      }
       return tops;
     }
     allowed = (ordinal) => seen.has(ordinal) && visible(ordinal);
@@ -133,11 +165,12 @@ async function searchGraph(
   selectivity: number, allowed: OrdinalFilter, tops: TopK[],
 ): Promise<number> {
   const { dimensions } = context;
-  const rescore = k * INDEX_RESCORE_FACTOR;
+  const rescore = Math.max(k * INDEX_RESCORE_FACTOR, k + INDEX_RESCORE_EXTRA);
   let wanted = Math.ceil(selectivity < 1 ? (rescore / selectivity) * INDEX_OVERSAMPLING_FACTOR : rescore);
   let pending = Array.from({ length: tops.length }, (_, i) => i);
   let indexedRows: number | undefined;
   const exhaustedGraph: number[] = [];
+  const scorer = new PickedScorer(context);
   while (pending.length > 0) {
     wanted = Math.min(wanted, INDEX_OVERSAMPLING_ROWS_MAX);
     const asked = pending.length === tops.length ? queries : gatherQueries(queries, pending, dimensions);
@@ -149,7 +182,8 @@ async function searchGraph(
     for (let i = 0; i < pending.length; i++) {
       const q = pending[i];
       const passing: number[] = [];
-      for (let j = 0; j < found.counts[i]; j++) {
+      // Candidates come best first: past `rescore` passing ones, the rest cannot make the top k.
+      for (let j = 0; j < found.counts[i] && passing.length < rescore; j++) {
         const ordinal = found.ordinals[i * found.wanted + j];
         if (ordinal < indexedRows && allowed(ordinal)) passing.push(ordinal);
       }
@@ -162,7 +196,8 @@ async function searchGraph(
         again.push(q);
         continue;
       }
-      await pickedSliced(context, query(queries, q, dimensions), tops[q], passing);
+      const rest = scorer.score(query(queries, q, dimensions), tops[q], passing);
+      if (rest) await rest;
     }
     pending = again;
     wanted *= INDEX_OVERSAMPLING_GROWTH;
