@@ -167,7 +167,7 @@ export const INDEX_OVERSAMPLING_ROWS_MAX = 65_536;
  * exactly from the stored float32 vectors: the graph keeps its vectors at lower precision
  * (bf16), and re-scoring makes every reported distance exact and identical to the flat
  * index's. bf16 moves a neighbour only a few places in the graph's order: on the bench's 100k
- * clustered vectors (1,000 queries, ef 64, all three metrics) every true top-10 neighbour was
+ * clustered vectors (1,000 queries, ef 64, all three metrics) every true top-10 neighbour found was
  * among the graph's first 12 candidates, so 2k (and at least k + 10) leaves a wide margin.
  * Each re-scored candidate is a random read of a float32 row (~0.5 us), the largest cost of a
  * batch search after the graph itself.
