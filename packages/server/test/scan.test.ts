@@ -2,11 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   Bool, Dictionary, Field, Float64, Int32, Int64, RecordBatch, Schema, Struct, TimestampNanosecond, Utf8,
-  makeData, vectorFromArray, type Data,
+  Vector, makeData, vectorFromArray, type Data,
 } from 'apache-arrow';
 import { Dataset } from '../src/store/dataset.ts';
 import { parseFilters } from '../src/store/filters.ts';
-import { gatherBatch } from '../src/store/gather.ts';
+import { gatherBatch, gatherFromMany } from '../src/store/gather.ts';
 import { planScan } from '../src/store/scan.ts';
 import { makeBatch } from './helpers.ts';
 
@@ -123,6 +123,27 @@ test('gather keeps values, nulls and vectors of the chosen rows', () => {
   assert.deepEqual([...mixed.getChild('price')!], [null, 10.5]);
   assert.deepEqual([...mixed.getChild('flag')!], [true, false]);
   assert.deepEqual([...mixed.getChild('ts')!].map(Number), [4000, 7000]);
+});
+
+test('gatherFromMany takes each row from its own batch, nulls included, and declines what it cannot copy', () => {
+  const whole = mixedBatch();
+  const sliced = whole.slice(3); // row r of `sliced` is row r + 3 of `whole`
+  const picks: Array<[RecordBatch, number]> = [[whole, 9], [sliced, 1], [whole, 4], [sliced, 4], [whole, 0], [whole, 7]];
+  const rows = Uint32Array.from(picks, ([, row]) => row);
+  for (const name of ['id', 'price', 'name', 'ts']) {
+    const column = whole.schema.fields.findIndex((field) => field.name === name);
+    const gathered = gatherFromMany(whole.schema.fields[column].type, picks.map(([batch]) => batch.data.children[column]), rows);
+    assert.ok(gathered, name);
+    const expected = picks.map(([batch, row]) => batch.getChildAt(column)!.get(row));
+    assert.deepEqual([...new Vector([gathered])], expected, name);
+  }
+  // price is null at row 4 of whole, picked twice (directly and as row 1 of the slice).
+  const price = gatherFromMany(new Float64(), picks.map(([batch]) => batch.data.children[1]), rows)!;
+  assert.equal(price.nullCount, 2);
+  for (const name of ['flag', 'tag']) {
+    const column = whole.schema.fields.findIndex((field) => field.name === name);
+    assert.equal(gatherFromMany(whole.schema.fields[column].type, picks.map(([batch]) => batch.data.children[column]), rows), undefined, name);
+  }
 });
 
 test('ISO-8601 filter times are exact to the nanosecond and UTC when no offset is given', async () => {

@@ -9,7 +9,7 @@ import {
 } from 'apache-arrow';
 import type { Dataset } from '../store/dataset.ts';
 import type { DatasetRows } from '../store/dataset-rows.ts';
-import { gatherData } from '../store/gather.ts';
+import { gatherData, gatherFromMany } from '../store/gather.ts';
 import { longbowError } from '../errors.ts';
 
 /** Neighbours of one query, best first: row ordinals and their distances. */
@@ -65,8 +65,13 @@ interface Place { batch: RecordBatch; row: number }
  */
 function gatherAcross(column: number, type: DataType, places: Place[]): Data {
   const first = places[0]?.batch;
+  const rows = Uint32Array.from(places, (place) => place.row);
   if (first && first.numCols > column && places.every((place) => place.batch === first)) {
-    return gatherData(first.data.children[column], Uint32Array.from(places, (place) => place.row));
+    return gatherData(first.data.children[column], rows);
+  }
+  if (places.every((place) => place.batch.numCols > column)) {
+    const gathered = gatherFromMany(type, places.map((place) => place.batch.data.children[column]), rows);
+    if (gathered) return gathered;
   }
   const builder = makeBuilder({ type, nullValues: [null, undefined] });
   for (const place of places) builder.append(place.batch.numCols > column ? place.batch.getChildAt(column)?.get(place.row) ?? null : null);

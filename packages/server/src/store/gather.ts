@@ -113,6 +113,58 @@ export function gatherData(data: Data, rows: Uint32Array): Data {
   return gatherWithBuilder(data, rows);
 }
 
+/**
+ * Row `rows[i]` of `sources[i]` for each i, as one Data (the sources share one column type,
+ * e.g. the same column of several batches). Fixed-width and variable-width types are copied
+ * with typed-array loops; undefined for others (nested, dictionaries, booleans), which the
+ * caller builds otherwise.
+ */
+export function gatherFromMany(type: DataType, sources: readonly Data[], rows: Uint32Array): Data | undefined {
+  const fixedWidth = DataType.isInt(type) || DataType.isFloat(type) || DataType.isDate(type) || DataType.isTime(type)
+    || DataType.isTimestamp(type) || DataType.isDuration(type) || DataType.isDecimal(type)
+    || DataType.isInterval(type) || DataType.isFixedSizeBinary(type);
+  const variableWidth = DataType.isUtf8(type) || DataType.isBinary(type) || DataType.isLargeUtf8(type) || DataType.isLargeBinary(type);
+  if ((!fixedWidth && !variableWidth) || sources.length === 0) return undefined;
+  let bitmap: Uint8Array | undefined;
+  let nullCount = 0;
+  for (let i = 0; i < sources.length; i++) {
+    if (sources[i].nullCount === 0 || sources[i].getValid(rows[i])) continue;
+    bitmap ??= new Uint8Array((sources.length + 7) >> 3).fill(0xff);
+    bitmap[i >> 3] &= ~(1 << (i & 7));
+    nullCount++;
+  }
+  const length = sources.length;
+  if (fixedWidth) {
+    const stride = sources[0].stride;
+    const Constructor = (sources[0].values as unknown as NumericArray).constructor as new (length: number) => NumericArray;
+    const out = new Constructor(length * stride);
+    for (let i = 0; i < length; i++) {
+      const source = sources[i].values as unknown as NumericArray;
+      const from = rows[i] * stride;
+      for (let j = 0; j < stride; j++) out[i * stride + j] = source[from + j];
+    }
+    return makeData({ type, length, nullCount, nullBitmap: bitmap, data: out } as never);
+  }
+  const isLarge = sources[0].valueOffsets instanceof BigInt64Array;
+  let total = 0;
+  for (let i = 0; i < length; i++) {
+    const offsets = sources[i].valueOffsets as Int32Array | BigInt64Array;
+    total += Number(offsets[rows[i] + 1]) - Number(offsets[rows[i]]);
+  }
+  const outValues = new Uint8Array(total);
+  const outOffsets = isLarge ? new BigInt64Array(length + 1) : new Int32Array(length + 1);
+  let position = 0;
+  for (let i = 0; i < length; i++) {
+    const offsets = sources[i].valueOffsets as Int32Array | BigInt64Array;
+    const start = Number(offsets[rows[i]]);
+    const end = Number(offsets[rows[i] + 1]);
+    outValues.set((sources[i].values as Uint8Array).subarray(start, end), position);
+    position += end - start;
+    outOffsets[i + 1] = (isLarge ? BigInt(position) : position) as never;
+  }
+  return makeData({ type, length, nullCount, nullBitmap: bitmap, valueOffsets: outOffsets, data: outValues } as never);
+}
+
 /** A batch with only `rows` (ascending or not), all columns gathered. */
 export function gatherBatch(batch: RecordBatch, rows: Uint32Array): RecordBatch {
   if (rows.length === batch.numRows && rows.every((row, i) => row === i)) return batch;
