@@ -162,8 +162,15 @@ export const INDEX_OVERSAMPLING_GROWTH = 4;
 export const INDEX_OVERSAMPLING_ROWS_MAX = 65_536;
 
 /**
+ * A graph search explores at least k x this many candidates, more when ef is larger (and asks
+ * for k / selectivity x this many, times INDEX_OVERSAMPLING_FACTOR, when a filter passes only
+ * part of the rows).
+ */
+export const INDEX_GRAPH_BREADTH_FACTOR = 4;
+
+/**
  * Graph candidates re-scored per query: max(k x INDEX_RESCORE_FACTOR, k + INDEX_RESCORE_EXTRA),
- * best first by the graph's distance (the graph explores at least ef). They are re-scored
+ * the first that pass, best first by the graph's distance. They are re-scored
  * exactly from the stored float32 vectors: the graph keeps its vectors at lower precision
  * (bf16), and re-scoring makes every reported distance exact and identical to the flat
  * index's. bf16 moves a neighbour only a few places in the graph's order: on the bench's 100k

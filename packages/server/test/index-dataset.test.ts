@@ -14,8 +14,13 @@ import { Worker } from 'node:worker_threads';
 import { Field, FixedSizeList, Float16, Float64, Int8, makeData, type Data } from 'apache-arrow';
 import { BuildSlots } from '../src/index/build-slots.ts';
 import { DatasetIndex, type DatasetIndexOptions } from '../src/index/dataset-index.ts';
+import { PickedScorer, type SearchContext } from '../src/index/dataset-search.ts';
+import { DistanceKernel } from '../src/index/distance-kernel.ts';
 import { FlatIndex } from '../src/index/flat-index.ts';
 import { METRICS, type Metric } from '../src/index/metric.ts';
+import { OrdinalSet } from '../src/index/ordinal-set.ts';
+import { TopK } from '../src/index/top-k.ts';
+import { VectorChunks } from '../src/index/vector-chunks.ts';
 import { vectorsFromData } from '../src/index/vector-conversion.ts';
 import { clusteredDataset, recallAt } from './vectors.ts';
 
@@ -168,10 +173,46 @@ describe('DatasetIndex search and recall', () => {
     filtered.result.forEach((hits, q) => assert.deepEqual(hits.ordinals, exact[q].ordinals));
     const sliceRows = (2 * 1024 * 1024) / (DIMENSIONS * 4);
     assert.ok(filtered.turns >= Math.floor((QUERIES * ROWS) / sliceRows) - 1, `pre-filtered batch: ${filtered.turns} turns`);
-    // Graph candidates re-scored: k = 1000 re-scores 2,000 rows per query.
-    const deep = await turnsDuring(index.searchMany(queries, 1000));
-    assert.equal(deep.result[0].ordinals.length, 1000);
-    assert.ok(deep.turns >= Math.floor((QUERIES * 2000) / sliceRows) - 1, `re-scored batch: ${deep.turns} turns`);
+  });
+
+  test('PickedScorer yields once per slice of rows, counted across queries, and restarts after a caller\'s yield', async () => {
+    const chunks = new VectorChunks(DIMENSIONS);
+    chunks.append(0, data);
+    const context: SearchContext = {
+      dimensions: DIMENSIONS, kernel: new DistanceKernel('l2sq', DIMENSIONS), chunks, removed: new OrdinalSet(), efSearch: 64,
+      filterExactRowsMax: 0, filterExactFraction: 0, graph: () => undefined, batchThreads: 1,
+    };
+    const sliceRows = (2 * 1024 * 1024) / (DIMENSIONS * 4);
+    const picked = Array.from({ length: 2000 }, (_, i) => (i * 7) % ROWS); // as re-scoring k = 1000 would
+    const flat = exactIndex('euclidean');
+    let turns = 0;
+    let done = false;
+    const spin = (): void => { if (!done) { turns++; setImmediate(spin); } };
+    setImmediate(spin);
+    const scorer = new PickedScorer(context);
+    let sliced = 0;
+    const tops = Array.from({ length: QUERIES }, () => new TopK(K));
+    for (let q = 0; q < QUERIES; q++) {
+      const rest = scorer.score(queryAt(q), tops[q], picked);
+      if (rest) {
+        sliced++;
+        await rest;
+      }
+    }
+    done = true;
+    const expectedYields = Math.floor((QUERIES * picked.length) / sliceRows);
+    assert.equal(sliced, expectedYields);
+    assert.ok(turns >= expectedYields, `${turns} event-loop turns for ${expectedYields} slices`);
+    tops.forEach((top, q) => assert.deepEqual(top.sorted().ordinals, flat.search(queryAt(q), K, { filter: (o) => picked.includes(o) }).ordinals));
+    // After the caller yields, a whole slice is due again before the next yield.
+    const fresh = new PickedScorer(context);
+    const rows = Array.from({ length: sliceRows - 1 }, (_, i) => i % ROWS);
+    assert.equal(fresh.score(queryAt(0), new TopK(K), rows), undefined);
+    fresh.yielded();
+    assert.equal(fresh.score(queryAt(0), new TopK(K), rows), undefined);
+    const due = fresh.score(queryAt(0), new TopK(K), [1, 2]);
+    assert.ok(due instanceof Promise);
+    await due;
   });
 
   test('deletes and upserts are honoured', async () => {

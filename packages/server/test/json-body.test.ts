@@ -1,21 +1,51 @@
 /**
  * Control-plane JSON (tickets, actions, criteria): integer literals beyond 2^53 are quoted
  * before JSON.parse so that no digit is lost, and nothing else changes. The scanner works on
- * char codes; it is checked here against a plain regular-expression reference on generated
- * texts that mix strings (with escapes and digits inside), floats, exponents, negative numbers
- * and integers on both sides of 2^53.
+ * char codes; it is checked here against the earlier regex-per-character implementation on
+ * generated JSON (strings with escapes and digits inside, floats, exponents, negative numbers,
+ * integers on both sides of 2^53) and on noise that is not JSON.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseJsonObject, quoteUnsafeIntegers } from '../src/service/json-body.ts';
 import { seededRandom } from '../src/wal/faulty-file-layer.ts';
 
-/** The reference: every number token found by a regex outside strings, quoted when unsafe. */
+/**
+ * The reference: the earlier implementation (a regex test per character), whose output the
+ * scanner must reproduce for every input, JSON or not.
+ */
 function referenceQuote(text: string): string {
-  return text.replace(/"(?:[^"\\]|\\.)*"|-?\d[\d.eE+-]*/g, (token) => {
-    if (token.startsWith('"')) return token;
-    return /^-?\d+$/.test(token) && !Number.isSafeInteger(Number(token)) ? `"${token}"` : token;
-  });
+  let out = '';
+  let last = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i];
+    if (inString) {
+      if (char === '\\') i++;
+      else if (char === '"') inString = false;
+      continue;
+    }
+    if (char === '"') {
+      inString = true;
+      continue;
+    }
+    if (char !== '-' && (char < '0' || char > '9')) continue;
+    let end = i + 1;
+    while (end < text.length && /[0-9.eE+-]/.test(text[end])) end++;
+    const literal = text.slice(i, end);
+    if (/^-?\d+$/.test(literal) && !Number.isSafeInteger(Number(literal))) {
+      out += `${text.slice(last, i)}"${literal}"`;
+      last = end;
+    }
+    i = end - 1;
+  }
+  return last === 0 ? text : out + text.slice(last);
+}
+
+/** Not JSON: runs of quotes, backslashes, signs, dots, exponents, digits and letters. */
+function noiseText(next: () => number): string {
+  const pieces = ['"', '\\', '-', '+', '.', 'e', 'E', ' ', 'x', '{', ':', ',', '9007199254740993', '12345678901234567890', '0', '7'];
+  return Array.from({ length: 1 + Math.floor(next() * 30) }, () => pieces[Math.floor(next() * pieces.length)]).join('');
 }
 
 function generatedText(next: () => number): string {
@@ -36,7 +66,7 @@ function generatedText(next: () => number): string {
   return `{"root": ${value(0)}}`;
 }
 
-test('quoteUnsafeIntegers matches the regex reference on generated JSON', () => {
+test('quoteUnsafeIntegers matches the earlier implementation on generated JSON and on noise', () => {
   const next = seededRandom(20261206);
   let quoted = 0;
   for (let i = 0; i < 3000; i++) {
@@ -46,6 +76,14 @@ test('quoteUnsafeIntegers matches the regex reference on generated JSON', () => 
     if (expected !== text) quoted++;
   }
   assert.ok(quoted > 300, `only ${quoted} texts had an unsafe integer to quote`);
+  let changed = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const text = noiseText(next);
+    const expected = referenceQuote(text);
+    assert.equal(quoteUnsafeIntegers(text), expected, `for ${text}`);
+    if (expected !== text) changed++;
+  }
+  assert.ok(changed > 1000, `only ${changed} noise texts had something to quote`);
 });
 
 test('unsafe integers keep every digit; safe ones, floats and strings are untouched', () => {

@@ -140,6 +140,10 @@ test('gatherFromMany takes each row from its own batch, nulls included, and decl
   // price is null at row 4 of whole, picked twice (directly and as row 1 of the slice).
   const price = gatherFromMany(new Float64(), picks.map(([batch]) => batch.data.children[1]), rows)!;
   assert.equal(price.nullCount, 2);
+  // A null row's values may be absent (an all-null column without a values buffer).
+  const allNull = makeData({ type: new Int64(), length: 3, nullCount: 3, nullBitmap: new Uint8Array(1) });
+  const nulls = gatherFromMany(new Int64(), [allNull, picks[0][0].data.children[0], allNull], new Uint32Array([2, 5, 0]))!;
+  assert.deepEqual([...new Vector([nulls])], [null, 5n, null]);
   for (const name of ['flag', 'tag']) {
     const column = whole.schema.fields.findIndex((field) => field.name === name);
     assert.equal(gatherFromMany(whole.schema.fields[column].type, picks.map(([batch]) => batch.data.children[column]), rows), undefined, name);

@@ -11,7 +11,7 @@ import { OrdinalSet } from './ordinal-set.ts';
 import { TopK } from './top-k.ts';
 import type { VectorChunks } from './vector-chunks.ts';
 import {
-  INDEX_OVERSAMPLING_FACTOR, INDEX_OVERSAMPLING_GROWTH,
+  INDEX_GRAPH_BREADTH_FACTOR, INDEX_OVERSAMPLING_FACTOR, INDEX_OVERSAMPLING_GROWTH,
   INDEX_OVERSAMPLING_ROWS_MAX, INDEX_PICKED_SLICE_BYTES, INDEX_RESCORE_EXTRA, INDEX_RESCORE_FACTOR,
   INDEX_SCAN_SLICE_BYTES,
 } from '../limits.ts';
@@ -76,12 +76,17 @@ async function scanSliced(
  * Exact scores of picked ordinals, query after query, yielding to the event loop whenever
  * INDEX_PICKED_SLICE_BYTES of rows were read since the last yield (counted across queries).
  */
-class PickedScorer {
+export class PickedScorer {
   private readonly sliceRows: number;
   private sinceYield = 0;
 
   constructor(private readonly context: SearchContext) {
     this.sliceRows = Math.max(1, Math.floor(INDEX_PICKED_SLICE_BYTES / (context.dimensions * 4)));
+  }
+
+  /** The caller gave the event loop a turn: the slice starts again. */
+  yielded(): void {
+    this.sinceYield = 0;
   }
 
   /** Scores `ordinals` for one query. Undefined when no yield was due (no microtask per query). */
@@ -165,8 +170,12 @@ async function searchGraph(
   selectivity: number, allowed: OrdinalFilter, tops: TopK[],
 ): Promise<number> {
   const { dimensions } = context;
+  // The graph explores at least `breadth` candidates whatever ef says (recall at low ef and
+  // large k depends on it); the best `rescore` of those that pass are re-scored.
+  const breadth = k * INDEX_GRAPH_BREADTH_FACTOR;
   const rescore = Math.max(k * INDEX_RESCORE_FACTOR, k + INDEX_RESCORE_EXTRA);
-  let wanted = Math.ceil(selectivity < 1 ? (rescore / selectivity) * INDEX_OVERSAMPLING_FACTOR : rescore);
+  const explored = Math.max(ef, breadth);
+  let wanted = Math.ceil(selectivity < 1 ? (breadth / selectivity) * INDEX_OVERSAMPLING_FACTOR : rescore);
   let pending = Array.from({ length: tops.length }, (_, i) => i);
   let indexedRows: number | undefined;
   const exhaustedGraph: number[] = [];
@@ -174,7 +183,8 @@ async function searchGraph(
   while (pending.length > 0) {
     wanted = Math.min(wanted, INDEX_OVERSAMPLING_ROWS_MAX);
     const asked = pending.length === tops.length ? queries : gatherQueries(queries, pending, dimensions);
-    const found = await graph.search(asked, wanted, ef, pending.length > 1 ? context.batchThreads : 1);
+    const found = await graph.search(asked, wanted, explored, pending.length > 1 ? context.batchThreads : 1);
+    scorer.yielded(); // waiting for the worker was a turn of the event loop
     // Every round keeps to the rows the first one covered (the graph only grows): the tail
     // scan starts there, so no row is scored twice.
     indexedRows ??= found.indexedRows;
@@ -182,7 +192,8 @@ async function searchGraph(
     for (let i = 0; i < pending.length; i++) {
       const q = pending[i];
       const passing: number[] = [];
-      // Candidates come best first: past `rescore` passing ones, the rest cannot make the top k.
+      // Candidates come best first by the graph's (bf16) distance, which moves a neighbour only
+      // a few places: the first `rescore` that pass are re-scored, the rest are not.
       for (let j = 0; j < found.counts[i] && passing.length < rescore; j++) {
         const ordinal = found.ordinals[i * found.wanted + j];
         if (ordinal < indexedRows && allowed(ordinal)) passing.push(ordinal);

@@ -139,6 +139,7 @@ export function gatherFromMany(type: DataType, sources: readonly Data[], rows: U
     const Constructor = (sources[0].values as unknown as NumericArray).constructor as new (length: number) => NumericArray;
     const out = new Constructor(length * stride);
     for (let i = 0; i < length; i++) {
+      if (bitmap && (bitmap[i >> 3] & (1 << (i & 7))) === 0) continue; // null: its values may be absent
       const source = sources[i].values as unknown as NumericArray;
       const from = rows[i] * stride;
       for (let j = 0; j < stride; j++) out[i * stride + j] = source[from + j];
