@@ -137,6 +137,13 @@ export const INDEX_INSERT_BATCH_BYTES = 32 * 1024;
  * on the reference machine), and queries come in runs. Bounded, so an idle worker sleeps.
  */
 export const INDEX_WORKER_SPIN_MS = 0.2;
+/**
+ * Nice value of the indexing worker thread and the native threads it starts (inserts, batch
+ * searches). When every core is busy, the scheduler then runs the event loop first: graph
+ * building soaks up idle cores but does not delay requests, puts or WAL completions. With idle
+ * cores it changes nothing.
+ */
+export const INDEX_WORKER_NICE = 10;
 
 /**
  * A filtered search whose candidate set holds at most this many rows, or at most

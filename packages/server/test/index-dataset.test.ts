@@ -6,7 +6,7 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -213,6 +213,19 @@ describe('DatasetIndex search and recall', () => {
     const due = fresh.score(queryAt(0), new TopK(K), [1, 2]);
     assert.ok(due instanceof Promise);
     await due;
+  });
+
+  test('the indexing worker runs below the event loop (nice 10 on Linux)', { skip: process.platform !== 'linux' }, async () => {
+    const index = track(new DatasetIndex(options('euclidean')));
+    appendAll(index);
+    await untilIndexed(index);
+    /** Nice value of each thread of this process, by thread id (field 19 of /proc/.../stat). */
+    const niceByThread = new Map(readdirSync('/proc/self/task').map((tid) => {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      return [Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])] as const;
+    }));
+    assert.equal(niceByThread.get(process.pid), 0, 'the main thread keeps its priority');
+    assert.ok([...niceByThread.values()].includes(10), `no thread at nice 10: ${JSON.stringify([...niceByThread])}`);
   });
 
   test('deletes and upserts are honoured', async () => {

@@ -5,11 +5,12 @@
  * worker-bootstrap.mjs.
  */
 import { closeSync, fsyncSync, openSync, readSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, receiveMessageOnPort } from 'node:worker_threads';
 import { HnswIndex } from './hnsw-index.ts';
 import type { FromWorker, GraphFile, ToWorker } from './index-worker-protocol.ts';
 import { crc32cUpdate } from '../wal/crc32c.ts';
-import { INDEX_INSERT_BATCH_BYTES, INDEX_WORKER_SPIN_MS } from '../limits.ts';
+import { INDEX_INSERT_BATCH_BYTES, INDEX_WORKER_NICE, INDEX_WORKER_SPIN_MS } from '../limits.ts';
 
 interface PendingRows {
   firstOrdinal: number;
@@ -20,6 +21,14 @@ interface PendingRows {
 
 const port = parentPort;
 if (!port) throw new Error('hnsw-worker.ts runs as a worker thread');
+
+// Below the event loop when cores are short (see INDEX_WORKER_NICE). On Linux this sets the
+// calling thread's nice value only, and the native threads usearch starts from it inherit it.
+try {
+  setPriority(INDEX_WORKER_NICE);
+} catch {
+  // Not permitted here: the default priority.
+}
 
 let index: HnswIndex | undefined;
 const pending: PendingRows[] = [];
