@@ -138,8 +138,8 @@ export const INDEX_INSERT_BATCH_BYTES = 32 * 1024;
  */
 export const INDEX_WORKER_SPIN_MS = 0.2;
 /**
- * Nice value of the indexing worker thread and the native threads it starts (inserts, batch
- * searches). When every core is busy, the scheduler then runs the event loop first: graph
+ * Nice value added to the process's for the indexing worker thread and the native threads it
+ * starts (inserts, batch searches). When every core is busy, the scheduler then runs the event loop first: graph
  * building soaks up idle cores but does not delay requests, puts or WAL completions. With idle
  * cores it changes nothing.
  */

@@ -5,7 +5,7 @@
  * worker-bootstrap.mjs.
  */
 import { closeSync, fsyncSync, openSync, readSync } from 'node:fs';
-import { setPriority } from 'node:os';
+import { getPriority, setPriority } from 'node:os';
 import { parentPort, receiveMessageOnPort } from 'node:worker_threads';
 import { HnswIndex } from './hnsw-index.ts';
 import type { FromWorker, GraphFile, ToWorker } from './index-worker-protocol.ts';
@@ -22,10 +22,11 @@ interface PendingRows {
 const port = parentPort;
 if (!port) throw new Error('hnsw-worker.ts runs as a worker thread');
 
-// Below the event loop when cores are short (see INDEX_WORKER_NICE). On Linux this sets the
-// calling thread's nice value only, and the native threads usearch starts from it inherit it.
+// Below the event loop when cores are short (see INDEX_WORKER_NICE): relative to the priority
+// the process runs at (19 is the lowest). On Linux this sets the calling thread's nice value
+// only, and the native threads usearch starts from it inherit it.
 try {
-  setPriority(INDEX_WORKER_NICE);
+  setPriority(Math.min(19, getPriority() + INDEX_WORKER_NICE));
 } catch {
   // Not permitted here: the default priority.
 }
