@@ -8,6 +8,7 @@
  * Commands: {"op":"load","name":N,"path":P} reads an Arrow IPC file (batches as written);
  * {"op":"put","name":N,"dataset":D[,"batch_bytes_max":B]} -> {"seconds","rows","batches"};
  * {"op":"get","dataset":D} -> {"seconds","rows","batches"};
+ * {"op":"getloop","dataset":D,"count":N} -> {"seconds"} for N gets in a row (each result dropped);
  * {"op":"check","name":N,"dataset":D} -> {"equal": bool}; {"op":"drop","dataset":D}.
  */
 import { readFileSync } from 'node:fs';
@@ -16,11 +17,12 @@ import { tableFromIPC, type Table } from 'apache-arrow';
 import { Longbow } from '@longbow/client';
 
 interface Command {
-  op: 'load' | 'put' | 'get' | 'check' | 'drop';
+  op: 'load' | 'put' | 'get' | 'getloop' | 'check' | 'drop';
   name?: string;
   path?: string;
   dataset?: string;
   batch_bytes_max?: number;
+  count?: number;
 }
 
 const url = process.argv[2];
@@ -65,6 +67,12 @@ async function handle(command: Command): Promise<Record<string, unknown>> {
       const started = performance.now();
       const table = await lb.get(command.dataset!);
       return { seconds: (performance.now() - started) / 1000, rows: table.numRows, batches: table.batches.length };
+    }
+    case 'getloop': {
+      const started = performance.now();
+      let rows = 0;
+      for (let i = 0; i < command.count!; i++) rows = (await lb.get(command.dataset!)).numRows;
+      return { seconds: (performance.now() - started) / 1000, rows };
     }
     case 'check': return { equal: sameData(tables.get(command.name!)!, await lb.get(command.dataset!)) };
     case 'drop': return { ...(await lb.drop(command.dataset!)) };

@@ -19,6 +19,10 @@ timed inside its own client process around the client call alone:
            to a new dataset; the one before it is dropped afterwards (not timed).
   - DoGet: pyarrow do_get(name).read_all(); TS `await lb.get(name)` (a Table). Both read the
            same dataset, put by pyarrow; the TS result is checked once against the table.
+  - DoGet xN: BENCH_GET_LOOP (default 10) of those gets back to back, each result dropped,
+           timed as a whole (the figure is per get). A single call leaves the release of its
+           result out of the timing in pyarrow (freed when dropped, after the call) but not in
+           TS (V8 collects it during a later call); a loop times both alike.
 A figure is table.nbytes / 1e6 / median seconds (MB/s); the ratio is TS / pyarrow. Goal: >= 0.9.
 Results: a table on stdout and .cache/bench/client_throughput.json. Exit status 0 whatever the
 ratio; non-zero only when the bench itself fails.
@@ -46,6 +50,8 @@ from flight_throughput import (  # same directory: servers, data and environment
 )
 
 OUT_JSON = OUT_DIR / "client_throughput.json"
+# Gets per timed call of the "DoGet xN" rows.
+GET_LOOP = int(os.environ.get("BENCH_GET_LOOP", "10"))
 TARGET_RATIO = 0.9
 
 
@@ -71,6 +77,14 @@ class PyarrowClient:
         start = time.perf_counter()
         got = self.client.do_get(flight.Ticket(dataset.encode())).read_all()
         return time.perf_counter() - start, got
+
+    def get_loop(self, dataset: str, count: int) -> float:
+        start = time.perf_counter()
+        for _ in range(count):
+            got = self.client.do_get(flight.Ticket(dataset.encode())).read_all()  # the previous one is freed here
+        seconds = time.perf_counter() - start
+        del got
+        return seconds
 
     def drop(self, dataset: str) -> None:
         list(self.client.do_action(flight.Action("drop_dataset", dataset.encode())))
@@ -202,6 +216,12 @@ def main() -> int:
             times = measure(lambda: py.get(source)[0], lambda: ts.call(op="get", dataset=source)["seconds"])
             rows.append(row_of("DoGet", layout, times, nbytes, {}))
             print_row(rows[-1])
+            # The same gets back to back: each client also pays, inside the loop, for releasing
+            # the results it drops (pyarrow when the next result replaces it, V8 when it collects).
+            times = measure(lambda: py.get_loop(source, GET_LOOP) / GET_LOOP,
+                            lambda: ts.call(op="getloop", dataset=source, count=GET_LOOP)["seconds"] / GET_LOOP)
+            rows.append(row_of(f"DoGet x{GET_LOOP}", layout, times, nbytes, {}))
+            print_row(rows[-1])
             for dataset in last.values():
                 if dataset is not None:
                     py.drop(dataset)
@@ -220,7 +240,7 @@ def main() -> int:
 
 
 def print_row(row: dict) -> None:
-    print(f"  {row['operation']:5} {row['layout']:22} pyarrow {row['pyarrow_mb_s']:8.1f} MB/s  "
+    print(f"  {row['operation']:9} {row['layout']:22} pyarrow {row['pyarrow_mb_s']:8.1f} MB/s  "
           f"TS {row['ts_mb_s']:8.1f} MB/s  ratio {row['ratio']:.2f}", flush=True)
 
 
