@@ -161,8 +161,7 @@ export const INDEX_FILTER_EXACT_FRACTION_DOT_PRODUCT = 0.3;
 
 /**
  * A filtered graph search asks for (k x INDEX_GRAPH_BREADTH_FACTOR) / selectivity x this many
- * candidates, then grows the
- * request by INDEX_OVERSAMPLING_GROWTH until k of them pass; past
+ * candidates, then grows the request by INDEX_OVERSAMPLING_GROWTH until k of them pass; past
  * INDEX_OVERSAMPLING_ROWS_MAX candidates it gives up and searches exactly.
  */
 export const INDEX_OVERSAMPLING_FACTOR = 1.5;
