@@ -70,6 +70,16 @@ async function untilIndexed(index: DatasetIndex, timeoutMs = 30_000): Promise<vo
   }
 }
 
+/** Event-loop turns taken while `work()` runs (counting starts before the work does). */
+async function turnsDuring<T>(work: () => Promise<T>): Promise<{ result: T; turns: number }> {
+  let done = false;
+  let turns = 0;
+  const spin = (): void => { if (!done) { turns++; setImmediate(spin); } };
+  setImmediate(spin);
+  const result = await work().finally(() => { done = true; });
+  return { result, turns };
+}
+
 function exactIndex(metric: Metric): FlatIndex {
   const flat = new FlatIndex(DIMENSIONS, metric);
   flat.add(0, data);
@@ -157,18 +167,9 @@ describe('DatasetIndex search and recall', () => {
     const index = track(new DatasetIndex(options('euclidean')));
     appendAll(index);
     await untilIndexed(index);
-    /** Event-loop turns taken while `search` runs. */
-    async function turnsDuring<T>(search: Promise<T>): Promise<{ result: T; turns: number }> {
-      let done = false;
-      let turns = 0;
-      const result = search.finally(() => { done = true; });
-      const spin = (): void => { if (!done) { turns++; setImmediate(spin); } };
-      setImmediate(spin);
-      return { result: await result, turns };
-    }
     // Pre-filtered: 60 queries x 6,000 candidate rows, each query well under a slice.
     const candidates = Array.from({ length: ROWS }, (_, i) => i);
-    const filtered = await turnsDuring(index.searchMany(queries, K, { candidates }));
+    const filtered = await turnsDuring(() => index.searchMany(queries, K, { candidates }));
     const exact = exactIndex('euclidean').searchBatch(queries, K);
     filtered.result.forEach((hits, q) => assert.deepEqual(hits.ordinals, exact[q].ordinals));
     const sliceRows = (2 * 1024 * 1024) / (DIMENSIONS * 4);
@@ -185,21 +186,18 @@ describe('DatasetIndex search and recall', () => {
     const sliceRows = (2 * 1024 * 1024) / (DIMENSIONS * 4);
     const picked = Array.from({ length: 2000 }, (_, i) => (i * 7) % ROWS); // as re-scoring k = 1000 would
     const flat = exactIndex('euclidean');
-    let turns = 0;
-    let done = false;
-    const spin = (): void => { if (!done) { turns++; setImmediate(spin); } };
-    setImmediate(spin);
     const scorer = new PickedScorer(context);
     let sliced = 0;
     const tops = Array.from({ length: QUERIES }, () => new TopK(K));
-    for (let q = 0; q < QUERIES; q++) {
-      const rest = scorer.score(queryAt(q), tops[q], picked);
-      if (rest) {
-        sliced++;
-        await rest;
+    const { turns } = await turnsDuring(async () => {
+      for (let q = 0; q < QUERIES; q++) {
+        const rest = scorer.score(queryAt(q), tops[q], picked);
+        if (rest) {
+          sliced++;
+          await rest;
+        }
       }
-    }
-    done = true;
+    });
     const expectedYields = Math.floor((QUERIES * picked.length) / sliceRows);
     assert.equal(sliced, expectedYields);
     assert.ok(turns >= expectedYields, `${turns} event-loop turns for ${expectedYields} slices`);

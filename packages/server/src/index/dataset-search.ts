@@ -107,7 +107,7 @@ export class PickedScorer {
       start = end;
       if (this.sinceYield >= this.sliceRows) {
         await yieldToEventLoop();
-        this.sinceYield = 0;
+        this.yielded();
       }
     }
   }
