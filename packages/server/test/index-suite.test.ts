@@ -8,6 +8,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FlatIndex } from '../src/index/flat-index.ts';
 import { HnswIndex, type HnswStorage } from '../src/index/hnsw-index.ts';
+import { createNativeIndex } from '../src/index/usearch-native.ts';
 import { METRICS, distanceFromKey, type Metric } from '../src/index/metric.ts';
 import type { IndexSearchOptions, SearchHits, VectorIndex } from '../src/index/vector-index.ts';
 import { clusteredDataset, recallAt } from './vectors.ts';
@@ -171,5 +172,26 @@ describe('HnswIndex: batch searches on several threads', () => {
     assert.deepEqual([...twoThreads.counts], [...oneThread.counts]);
     assert.deepEqual([...twoThreads.ordinals], [...oneThread.ordinals]);
     assert.ok(twoThreads.counts.every((count) => count === K));
+  });
+});
+
+describe('usearch addon, called directly', () => {
+  test('sizes it would convert without checks are refused first', () => {
+    const base = { dimensions: 8, metric: 'l2sq', scalar: 'f32', connectivity: 16, expansionAdd: 64, expansionSearch: 1 } as const;
+    assert.throws(() => createNativeIndex({ ...base, dimensions: 0 }), /dimensions must be a non-negative integer, got 0/);
+    assert.throws(() => createNativeIndex({ ...base, connectivity: 2.5 }), /connectivity .* got 2.5/);
+    assert.throws(() => createNativeIndex({ ...base, expansionAdd: -1 }), /expansionAdd .* got -1/);
+    assert.equal(createNativeIndex(base).dimensions(), 8);
+  });
+
+  test("query q's results start at q x wanted, and a short result says how many it holds", () => {
+    const index = createNativeIndex({ dimensions: 2, metric: 'l2sq', scalar: 'f32', connectivity: 8, expansionAdd: 16, expansionSearch: 1 });
+    index.add(BigUint64Array.of(10n, 11n, 12n), Float32Array.of(0, 0, 1, 0, 5, 0), 1);
+    const [keys, distances, counts] = index.search(Float32Array.of(0.9, 0, 5, 0), 4, 1);
+    assert.deepEqual([...counts], [3n, 3n]);
+    assert.deepEqual([...keys.subarray(0, 3)], [11n, 10n, 12n]);
+    assert.deepEqual([...keys.subarray(4, 7)], [12n, 11n, 10n]);
+    assert.ok(Math.abs(distances[0] - 0.01) < 1e-6);
+    assert.equal(distances[4], 0);
   });
 });

@@ -11,7 +11,7 @@
  * Synchronous and CPU-heavy: DatasetIndex runs it in a worker thread; the bench and tests use
  * it directly.
  */
-import { BatchMatches, Index, MetricKind, ScalarKind, type Matches } from 'usearch';
+import { createNativeIndex, type NativeIndex } from './usearch-native.ts';
 import { metricSpec, type Metric } from './metric.ts';
 import type { IndexSearchOptions, SearchHits, VectorIndex } from './vector-index.ts';
 import { INDEX_OVERSAMPLING_GROWTH } from '../limits.ts';
@@ -44,8 +44,6 @@ export interface HnswOptions {
   searchThreads?: number;
 }
 
-const USEARCH_METRICS = { l2sq: MetricKind.L2sq, ip: MetricKind.IP, cos: MetricKind.Cos } as const;
-const USEARCH_SCALARS = { f32: ScalarKind.F32, bf16: ScalarKind.BF16, f16: ScalarKind.F16 } as const;
 const STORAGE_BYTES = { f32: 4, bf16: 2, f16: 2 } as const;
 
 /** Raw candidates of a batch search: `ordinals[q * wanted + i]` for i < counts[q], best first. */
@@ -70,7 +68,7 @@ export class HnswIndex implements VectorIndex {
   readonly dimensions: number;
   readonly metric: Metric;
   readonly options: Required<HnswOptions>;
-  private readonly index: Index;
+  private readonly index: NativeIndex;
   private rowsSeen = 0;
   private skippedRows = 0;
 
@@ -79,14 +77,13 @@ export class HnswIndex implements VectorIndex {
     this.options = { storage: 'f32', ...options, insertThreads, searchThreads: options.searchThreads ?? insertThreads };
     this.dimensions = options.dimensions;
     this.metric = options.metric;
-    this.index = new Index({
+    this.index = createNativeIndex({
       dimensions: options.dimensions,
-      metric: USEARCH_METRICS[metricSpec(options.metric).usearch],
-      quantization: USEARCH_SCALARS[this.options.storage],
+      metric: metricSpec(options.metric).usearch,
+      scalar: this.options.storage,
       connectivity: options.m,
-      expansion_add: options.efConstruction,
-      expansion_search: 1, // see the file comment: ef is chosen per search
-      multi: false,
+      expansionAdd: options.efConstruction,
+      expansionSearch: 1, // see the file comment: ef is chosen per search
     });
   }
 
@@ -160,7 +157,7 @@ export class HnswIndex implements VectorIndex {
   }
 
   remove(ordinal: number): void {
-    if (ordinal >= 0 && ordinal < this.rowsSeen) this.index.remove(BigInt(ordinal));
+    if (ordinal >= 0 && ordinal < this.rowsSeen) this.index.remove(BigUint64Array.of(BigInt(ordinal)));
   }
 
   /** Forgets ordinals `rows` and up (they may be added again): used when a file covers more. */
@@ -184,15 +181,12 @@ export class HnswIndex implements VectorIndex {
     const distances = new Float32Array(count * wanted);
     const counts = new Uint32Array(count);
     if (this.index.size() === 0 || count === 0) return { wanted, ordinals, distances, counts };
-    const result = this.index.search(queries, asked, count > 1 ? Math.min(threads, this.options.searchThreads) : 1) as Matches | BatchMatches;
-    const batch = result instanceof BatchMatches;
+    const [keys, found, foundCounts] = this.index.search(queries, asked, count > 1 ? Math.min(threads, this.options.searchThreads) : 1);
     for (let q = 0; q < count; q++) {
-      const found = batch ? Number(result.counts[q]) : result.keys.length;
-      const n = Math.min(found, wanted);
-      const from = batch ? q * asked : 0;
+      const n = Math.min(Number(foundCounts[q]), wanted);
       for (let i = 0; i < n; i++) {
-        ordinals[q * wanted + i] = Number(result.keys[from + i]);
-        distances[q * wanted + i] = result.distances[from + i];
+        ordinals[q * wanted + i] = Number(keys[q * asked + i]);
+        distances[q * wanted + i] = found[q * asked + i];
       }
       counts[q] = n;
     }
