@@ -50,10 +50,7 @@ type NativeIndexClass = new (
 
 const METHODS = ['add', 'search', 'remove', 'dimensions', 'size', 'capacity', 'save', 'load'] as const;
 
-let loaded: NativeIndexClass | undefined;
-
 function loadAddon(): NativeIndexClass {
-  if (loaded) return loaded;
   const require = createRequire(import.meta.url);
   const wrapper = require.resolve('usearch'); // <package>/javascript/dist/cjs/usearch.js
   const root = dirname(dirname(dirname(dirname(wrapper))));
@@ -69,9 +66,11 @@ function loadAddon(): NativeIndexClass {
         'Longbow calls the addon directly and needs the usearch version in packages/server/package.json',
     );
   }
-  loaded = cls as unknown as NativeIndexClass;
-  return loaded;
+  return cls as unknown as NativeIndexClass;
 }
+
+/** Loaded when this module is: the server imports it at startup, so a bad install stops it there. */
+const NativeIndexCtor = loadAddon();
 
 export interface NativeIndexOptions {
   dimensions: number;
@@ -91,6 +90,5 @@ export function createNativeIndex(options: NativeIndexOptions): NativeIndex {
       throw new RangeError(`usearch ${name} must be a non-negative integer, got ${value}`);
     }
   }
-  const NativeIndexCtor = loadAddon();
   return new NativeIndexCtor(dimensions, metric, scalar, connectivity, expansionAdd, expansionSearch, false);
 }
