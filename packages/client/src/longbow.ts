@@ -238,12 +238,19 @@ export class Longbow {
     return wrapErrors(() => this.flight.listActions(options));
   }
 
-  /** Runs any action with a JSON body (or none) and returns its first JSON result. */
+  /**
+   * Runs any action with a JSON body (or none) and returns its first JSON result. The call is
+   * read to its end (any further results are dropped): an error the server reports after the
+   * first result rejects, and the call is never cancelled, which for grpc-js means an error
+   * object with a formatted stack and a reset stream per action.
+   */
   async action<T = unknown>(type: string, body?: unknown, options: CallOptions = {}): Promise<T> {
     return wrapErrors(async () => {
       const payload = body === undefined ? new Uint8Array(0) : Buffer.from(toJson(body));
-      for await (const result of this.flight.doAction(type, payload, options)) return parseJsonBody<T>(result.body);
-      throw new LongbowError(GrpcStatus.INTERNAL, `action ${type} returned no result`);
+      let first: Uint8Array | undefined;
+      for await (const result of this.flight.doAction(type, payload, options)) first ??= result.body;
+      if (first === undefined) throw new LongbowError(GrpcStatus.INTERNAL, `action ${type} returned no result`);
+      return parseJsonBody<T>(first);
     });
   }
 

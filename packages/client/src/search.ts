@@ -144,6 +144,8 @@ export async function searchOverExchange(flight: DataPlane, dataset: string, vec
 /** The `k` nearest neighbours of the row with this id, the row itself left out (the VectorSearchByID action). */
 export async function searchById(flight: FlightClient, dataset: string, id: number | bigint | string, options: SearchOptions): Promise<Table> {
   const body = toJson({ dataset, id, ...searchOptionsJson(options) });
-  for await (const result of flight.doAction('VectorSearchByID', body, options)) return tableFromIPC(result.body);
-  throw new FlightError(GrpcStatus.INTERNAL, 'VectorSearchByID returned no result');
+  let first: Uint8Array | undefined;
+  for await (const result of flight.doAction('VectorSearchByID', body, options)) first ??= result.body; // read to the end, as Longbow.action
+  if (first === undefined) throw new FlightError(GrpcStatus.INTERNAL, 'VectorSearchByID returned no result');
+  return tableFromIPC(first);
 }

@@ -207,6 +207,43 @@ describe('datasets and actions', () => {
   });
 });
 
+describe('action: the call is read to its end', () => {
+  /** A Flight client whose DoAction yields `results`, then fails with `failure` if given. */
+  function fakeFlight(results: string[], failure?: FlightError) {
+    const seen = { completed: false, stoppedEarly: false };
+    const flight = {
+      async *doAction() {
+        let done = false;
+        try {
+          for (const body of results) yield { body: Buffer.from(body) };
+          if (failure) throw failure;
+          done = true;
+        } finally {
+          if (done) seen.completed = true;
+          else if (!failure) seen.stoppedEarly = true;
+        }
+      },
+    };
+    return { client: new Longbow(flight as unknown as FlightClient), seen };
+  }
+
+  test('the first result is returned after the rest is read (no early stop, so no cancelled call)', async () => {
+    const { client, seen } = fakeFlight(['{"a":1}', '{"a":2}']);
+    assert.deepEqual(await client.action('x'), { a: 1 });
+    assert.deepEqual(seen, { completed: true, stoppedEarly: false });
+  });
+
+  test('an error after the first result rejects', async () => {
+    const { client } = fakeFlight(['{"a":1}'], new FlightError(GrpcStatus.INTERNAL, 'failed late'));
+    await assert.rejects(client.action('x'), (error: unknown) => error instanceof LongbowError && error.code === GrpcStatus.INTERNAL && /failed late/.test(error.message));
+  });
+
+  test('no result at all is an INTERNAL LongbowError', async () => {
+    const { client } = fakeFlight([]);
+    await assert.rejects(client.action('x'), (error: unknown) => error instanceof LongbowError && error.code === GrpcStatus.INTERNAL && /returned no result/.test(error.message));
+  });
+});
+
 describe('connect', () => {
   test('token: checked by connect; refused without it', async () => {
     const secured = await startClientFixture({ LONGBOW_AUTH_TOKEN: 's3cret' });

@@ -170,13 +170,16 @@ export class FlightClient {
       shape.responseDeserialize, request, this.metadata(options), this.callOptions(options));
     const onAbort = () => call.cancel();
     options.signal?.addEventListener('abort', onAbort, { once: true });
+    let ended = false;
     try {
       for await (const message of call as AsyncIterable<Res>) yield message;
+      ended = true;
     } catch (error) {
+      ended = true;
       throw FlightError.fromGrpc(error);
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
-      call.cancel();
+      if (!ended) call.cancel(); // the caller stopped early
     }
   }
 
