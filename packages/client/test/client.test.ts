@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FixedSizeList, RecordBatch, Table, Utf8, tableFromArrays } from 'apache-arrow';
+import { FixedSizeList, RecordBatch, Table, Utf8, tableFromArrays, tableToIPC } from 'apache-arrow';
 import { FlightClient, FlightError } from '@longbow/flight';
 import { GrpcStatus, Longbow, LongbowError, type PutProgress } from '../src/index.ts';
 import { makeBatch, startClientFixture, type ClientFixture } from './helpers.ts';
@@ -215,7 +215,7 @@ describe('action: the call is read to its end', () => {
       async *doAction() {
         let done = false;
         try {
-          for (const body of results) yield { body: Buffer.from(body) };
+          for (const body of results) yield { body: Buffer.from(body, 'latin1') };
           if (failure) throw failure;
           done = true;
         } finally {
@@ -236,6 +236,22 @@ describe('action: the call is read to its end', () => {
   test('an error after the first result rejects', async () => {
     const { client } = fakeFlight(['{"a":1}'], new FlightError(GrpcStatus.INTERNAL, 'failed late'));
     await assert.rejects(client.action('x'), (error: unknown) => error instanceof LongbowError && error.code === GrpcStatus.INTERNAL && /failed late/.test(error.message));
+  });
+
+  test('searchById reads its call to the end too', async () => {
+    const ipc = (id: number) => Buffer.from(tableToIPC(tableFromArrays({ id: Int32Array.of(id) }))).toString('latin1');
+    const { client, seen } = fakeFlight([ipc(7), ipc(8)]);
+    const found = await client.searchById('d', 1);
+    assert.deepEqual([...found.getChild('id')!.toArray()], [7]);
+    assert.deepEqual(seen, { completed: true, stoppedEarly: false });
+  });
+
+  test('a signal aborted before the call cancels it (actions, unary calls, reads)', async () => {
+    const signal = AbortSignal.abort();
+    const cancelled = (error: unknown) => error instanceof LongbowError && error.code === GrpcStatus.CANCELLED;
+    await assert.rejects(lb.stats({ signal }), cancelled);
+    await assert.rejects(lb.info('tables', { signal }), cancelled);
+    await assert.rejects(async () => lb.get('tables', { signal }), cancelled);
   });
 
   test('no result at all is an INTERNAL LongbowError', async () => {

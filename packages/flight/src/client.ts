@@ -160,7 +160,8 @@ export class FlightClient {
           if (error) reject(FlightError.fromGrpc(error));
           else resolve(response as Res);
         });
-      options.signal?.addEventListener('abort', () => call.cancel(), { once: true });
+      if (options.signal?.aborted) call.cancel();
+      else options.signal?.addEventListener('abort', () => call.cancel(), { once: true });
     });
   }
 
@@ -169,17 +170,15 @@ export class FlightClient {
     const call = this.client.makeServerStreamRequest<Req, Res>(shape.path, shape.requestSerialize,
       shape.responseDeserialize, request, this.metadata(options), this.callOptions(options));
     const onAbort = () => call.cancel();
+    if (options.signal?.aborted) onAbort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    let ended = false;
     try {
       for await (const message of call as AsyncIterable<Res>) yield message;
-      ended = true;
     } catch (error) {
-      ended = true;
       throw FlightError.fromGrpc(error);
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
-      if (!ended) call.cancel(); // the caller stopped early
+      call.cancel(); // stops a call the caller left early; does nothing once its status came
     }
   }
 
@@ -188,6 +187,7 @@ export class FlightClient {
     const call = this.client.makeBidiStreamRequest<Req, Res>(shape.path, shape.requestSerialize,
       shape.responseDeserialize, this.metadata(options), this.callOptions(options));
     const onAbort = () => call.cancel();
+    if (options.signal?.aborted) onAbort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     // Resolved when the response side is finished, so a writer waiting for 'drain' lets go.
     let stop!: () => void;

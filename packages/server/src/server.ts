@@ -19,6 +19,8 @@ import { VectorIndexes } from './store/vector-indexes.ts';
 import { VectorSearch } from './service/vector-search.ts';
 import { LongbowMetrics } from './metrics/longbow-metrics.ts';
 import { MetricsHttpServer, type HealthState } from './metrics/metrics-http-server.ts';
+// Loads usearch's native addon and checks its version now, so a bad install stops the server at startup.
+import './index/usearch-native.ts';
 
 export interface ListeningAddresses {
   dataAddr: string;

@@ -4,11 +4,14 @@
  * clustered data (a low-rank Gaussian mixture), for every metric, with and without filters
  * and removed rows. Budget: recall@10 >= 0.95 (the flat index must be exact).
  */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FlatIndex } from '../src/index/flat-index.ts';
 import { HnswIndex, type HnswStorage } from '../src/index/hnsw-index.ts';
-import { createNativeIndex } from '../src/index/usearch-native.ts';
+import { USEARCH_VERSION, createNativeIndex, loadUsearchAddon, type NativeMetric, type NativeScalar } from '../src/index/usearch-native.ts';
 import { METRICS, distanceFromKey, type Metric } from '../src/index/metric.ts';
 import type { IndexSearchOptions, SearchHits, VectorIndex } from '../src/index/vector-index.ts';
 import { clusteredDataset, recallAt } from './vectors.ts';
@@ -176,12 +179,39 @@ describe('HnswIndex: batch searches on several threads', () => {
 });
 
 describe('usearch addon, called directly', () => {
-  test('sizes it would convert without checks are refused first', () => {
+  test('arguments it would take without checks are refused first (a bad name would abort the process)', () => {
     const base = { dimensions: 8, metric: 'l2sq', scalar: 'f32', connectivity: 16, expansionAdd: 64, expansionSearch: 1 } as const;
-    assert.throws(() => createNativeIndex({ ...base, dimensions: 0 }), /dimensions must be a non-negative integer, got 0/);
-    assert.throws(() => createNativeIndex({ ...base, connectivity: 2.5 }), /connectivity .* got 2.5/);
+    assert.throws(() => createNativeIndex({ ...base, dimensions: 0 }), /dimensions must be a positive integer, got 0/);
+    assert.throws(() => createNativeIndex({ ...base, connectivity: 2.5 }), /connectivity must be a non-negative integer, got 2.5/);
     assert.throws(() => createNativeIndex({ ...base, expansionAdd: -1 }), /expansionAdd .* got -1/);
+    assert.throws(() => createNativeIndex({ ...base, metric: 'euclidean' as NativeMetric }), /metric must be one of l2sq, ip, cos, got euclidean/);
+    assert.throws(() => createNativeIndex({ ...base, scalar: 'f64' as NativeScalar }), /scalar must be one of f32, bf16, f16, got f64/);
     assert.equal(createNativeIndex(base).dimensions(), 8);
+  });
+
+  test('the version checked at load is the one package.json pins; another version is refused', () => {
+    const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { dependencies: Record<string, string> };
+    assert.equal(manifest.dependencies.usearch, USEARCH_VERSION);
+    assert.equal(typeof loadUsearchAddon(), 'function');
+    const dir = mkdtempSync(join(tmpdir(), 'usearch-other-'));
+    try {
+      const root = join(dir, 'node_modules', 'usearch');
+      mkdirSync(join(root, 'javascript', 'dist', 'cjs'), { recursive: true });
+      writeFileSync(join(root, 'package.json'), JSON.stringify({ name: 'usearch', version: '9.9.9', main: 'javascript/dist/cjs/usearch.js' }));
+      writeFileSync(join(root, 'javascript', 'dist', 'cjs', 'usearch.js'), '');
+      assert.throws(() => loadUsearchAddon(join(dir, 'probe.js')), /usearch 9\.9\.9 at .*: another version; .* needs usearch 2\.25\.3/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('HnswIndex refuses what the addon would misread: a partial query, a bad thread count', () => {
+    const index = new HnswIndex({ dimensions: DIMENSIONS, metric: 'euclidean', m: 8, efConstruction: 32, efSearch: 16 });
+    index.add(0, data.subarray(0, 50 * DIMENSIONS));
+    assert.throws(() => index.candidates(queries.subarray(0, DIMENSIONS + 3), K, 16), /not a multiple of 32/);
+    assert.throws(() => index.candidates(queryAt(0), K, 16, -1), /threads must be an integer >= 0, got -1/);
+    assert.throws(() => index.candidates(queryAt(0), K, 0.5), /ef must be an integer >= 1/);
+    assert.equal(index.candidates(queryAt(0), K, 16).counts[0], K);
   });
 
   test("query q's results start at q x wanted, and a short result says how many it holds", () => {

@@ -176,6 +176,11 @@ export class HnswIndex implements VectorIndex {
    */
   candidates(queries: Float32Array, wanted: number, ef: number, threads = 1): HnswCandidates {
     const count = queries.length / this.dimensions;
+    // The addon checks none of these (see usearch-native.ts).
+    if (!Number.isInteger(count)) throw new RangeError(`queries hold ${queries.length} values, not a multiple of ${this.dimensions}`);
+    for (const [name, value, least] of [['wanted', wanted, 1], ['ef', ef, 1], ['threads', threads, 0]] as const) {
+      if (!Number.isSafeInteger(value) || value < least) throw new RangeError(`${name} must be an integer >= ${least}, got ${value}`);
+    }
     const asked = Math.max(1, Math.min(Math.max(wanted, ef), Math.max(1, this.index.size())));
     const ordinals = new Float64Array(count * wanted);
     const distances = new Float32Array(count * wanted);

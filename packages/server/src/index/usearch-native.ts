@@ -9,8 +9,10 @@
  * so it talks to the addon directly and reads the results where the addon wrote them.
  *
  * The addon is not part of usearch's documented API, so the dependency is pinned to an exact
- * version and the addon is checked when it loads: a usearch whose addon lacks a method used here
- * fails at startup with a message saying so, never later with a wrong result. The addon is
+ * version and checked when this module loads (server.ts imports it at startup): another usearch
+ * version, or an addon that lacks a method used here, stops the server with a message saying so,
+ * never later with a wrong result. The addon checks none of its arguments, so
+ * createNativeIndex checks the constructor's and HnswIndex passes well-formed calls. The addon is
  * found the way the wrapper finds it (node-gyp-build, resolved from usearch's own directory, so
  * the prebuilt binary for this platform or a local build).
  */
@@ -27,8 +29,12 @@ export type NativeSearchResult = [keys: BigUint64Array, distances: Float32Array,
 
 /** The addon's index object (usearch `javascript/lib.cpp`, `CompiledIndex`). */
 export interface NativeIndex {
+  /**
+   * The addon checks none of these: `keys.length` x dimensions must equal `vectors.length`, and
+   * `threads` (here and in search) must be a non-negative integer. HnswIndex guarantees both.
+   */
   add(keys: BigUint64Array, vectors: Float32Array, threads: number): void;
-  /** `threads` 0 means one per core; 1 runs on the calling thread. */
+  /** `threads` 0 means one per core; 1 runs on the calling thread. `queries.length` must be a multiple of dimensions. */
   search(queries: Float32Array, wanted: number, threads: number): NativeSearchResult;
   remove(keys: BigUint64Array): number[];
   dimensions(): number;
@@ -38,7 +44,7 @@ export interface NativeIndex {
   load(path: string): void;
 }
 
-type NativeIndexClass = new (
+export type NativeIndexClass = new (
   dimensions: number,
   metric: NativeMetric,
   scalar: NativeScalar,
@@ -49,28 +55,38 @@ type NativeIndexClass = new (
 ) => NativeIndex;
 
 const METHODS = ['add', 'search', 'remove', 'dimensions', 'size', 'capacity', 'save', 'load'] as const;
+const METRICS: readonly string[] = ['l2sq', 'ip', 'cos'] satisfies NativeMetric[];
+const SCALARS: readonly string[] = ['f32', 'bf16', 'f16'] satisfies NativeScalar[];
 
-function loadAddon(): NativeIndexClass {
-  const require = createRequire(import.meta.url);
-  const wrapper = require.resolve('usearch'); // <package>/javascript/dist/cjs/usearch.js
+/** The usearch version whose addon this module was written against (pinned in packages/server/package.json). */
+export const USEARCH_VERSION = '2.25.3';
+
+/**
+ * Loads the addon of the usearch package that `from` (a file path or URL) resolves, after
+ * checking its version. Exported for tests.
+ */
+export function loadUsearchAddon(from: string = import.meta.url): NativeIndexClass {
+  const wrapper = createRequire(from).resolve('usearch'); // <package>/javascript/dist/cjs/usearch.js
   const root = dirname(dirname(dirname(dirname(wrapper))));
   const fromPackage = createRequire(wrapper);
-  const build = fromPackage('node-gyp-build') as (dir: string) => { CompiledIndex?: unknown };
   const { version } = fromPackage(`${root}/package.json`) as { version: string };
+  const refuse = (what: string) => new Error(
+    `usearch ${version} at ${root}: ${what}; Longbow calls usearch's native addon directly and needs usearch ${USEARCH_VERSION}`,
+  );
+  // The methods' names say nothing of their arguments or results, which are what matter here.
+  if (version !== USEARCH_VERSION) throw refuse('another version');
+  const build = fromPackage('node-gyp-build') as (dir: string) => { CompiledIndex?: unknown };
   const addon = build(root);
-  const cls = addon.CompiledIndex as { prototype?: Record<string, unknown> } | undefined;
-  const missing = METHODS.filter((name) => typeof cls?.prototype?.[name] !== 'function');
-  if (typeof cls !== 'function' || missing.length > 0) {
-    throw new Error(
-      `usearch ${version} at ${root}: its native addon lacks ${missing.length ? missing.join(', ') : 'CompiledIndex'}; ` +
-        'Longbow calls the addon directly and needs the usearch version in packages/server/package.json',
-    );
-  }
+  const cls: unknown = addon.CompiledIndex;
+  if (typeof cls !== 'function') throw refuse('its native addon has no CompiledIndex');
+  const prototype = (cls as { prototype?: Record<string, unknown> }).prototype;
+  const missing = METHODS.filter((name) => typeof prototype?.[name] !== 'function');
+  if (missing.length > 0) throw refuse(`its native addon lacks ${missing.join(', ')}`);
   return cls as unknown as NativeIndexClass;
 }
 
 /** Loaded when this module is: the server imports it at startup, so a bad install stops it there. */
-const NativeIndexCtor = loadAddon();
+const NativeIndexCtor = loadUsearchAddon();
 
 export interface NativeIndexOptions {
   dimensions: number;
@@ -84,11 +100,15 @@ export interface NativeIndexOptions {
 /** A new, empty native index (single-key: one vector per key). */
 export function createNativeIndex(options: NativeIndexOptions): NativeIndex {
   const { dimensions, metric, scalar, connectivity, expansionAdd, expansionSearch } = options;
+  // The addon converts without checks: a fraction or a negative would become a wrong size, and
+  // an unknown name throws a C++ exception that nothing catches (the process aborts).
   for (const [name, value] of Object.entries({ dimensions, connectivity, expansionAdd, expansionSearch })) {
-    // The addon converts without checks: a fraction or a negative would become a wrong size.
-    if (!Number.isSafeInteger(value) || value < (name === 'dimensions' ? 1 : 0)) {
-      throw new RangeError(`usearch ${name} must be a non-negative integer, got ${value}`);
+    const least = name === 'dimensions' ? 1 : 0;
+    if (!Number.isSafeInteger(value) || value < least) {
+      throw new RangeError(`usearch ${name} must be ${least ? 'a positive' : 'a non-negative'} integer, got ${value}`);
     }
   }
+  if (!METRICS.includes(metric)) throw new RangeError(`usearch metric must be one of ${METRICS.join(', ')}, got ${String(metric)}`);
+  if (!SCALARS.includes(scalar)) throw new RangeError(`usearch scalar must be one of ${SCALARS.join(', ')}, got ${String(scalar)}`);
   return new NativeIndexCtor(dimensions, metric, scalar, connectivity, expansionAdd, expansionSearch, false);
 }
