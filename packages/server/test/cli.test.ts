@@ -17,6 +17,7 @@ import { CsvParser, parseCsv, csvLine } from '../src/cli/csv.ts';
 import { runCli } from '../src/cli/longbow-cli.ts';
 import { displayText, csvText } from '../src/cli/cell-format.ts';
 import { makeBatch } from './helpers.ts';
+import { Compression, Table as WasmTable, WriterPropertiesBuilder, writeParquet } from 'parquet-wasm';
 
 const BIN = fileURLToPath(new URL('../bin/longbow.js', import.meta.url));
 
@@ -187,6 +188,33 @@ describe('client commands (in this process) against `longbow serve`', () => {
     assert.equal((await runHere(['get', 'arrows', '-c', 'id', '-n', '30'])).stdout.trimEnd().split('\n').length, 2 + 30 + 1);
   });
 
+  test('put Parquet: a zstd file read row group by row group, with vectors and strings; stdin too', async () => {
+    const rows = 1000;
+    const source = new Table([makeBatch(rows, 8)]);
+    const labels = vectorFromArray(Array.from({ length: rows }, (_, i) => (i % 7 === 0 ? null : `row ${i}`)));
+    const withLabels = source.assign(new Table({ label: labels }));
+    const properties = new WriterPropertiesBuilder().setCompression(Compression.ZSTD).setMaxRowGroupSize(300).build();
+    const bytes = writeParquet(WasmTable.fromIPCStream(tableToIPC(withLabels, 'stream')), properties);
+    const path = file('in.parquet', bytes);
+
+    const put = await runHere(['put', 'parquet-in', path, '--batch-rows', '128']);
+    assert.equal(put.code, 0, put.stderr);
+    assert.match(put.stdout, /^put 1,000 rows into parquet-in \(10 batches/);
+    const back = tableFromIPC((await runHere(['get', 'parquet-in', '--format', 'arrow'])).stdoutBytes);
+    assert.equal(back.numRows, rows);
+    assert.deepEqual(back.schema.fields.map((field) => `${field.name}:${field.type}`), withLabels.schema.fields.map((field) => `${field.name}:${field.type}`));
+    assert.ok(back.batches.every((batch) => batch.numRows <= 128), 'batches of --batch-rows at most');
+    for (const row of [0, 1, 299, 300, 999]) {
+      assert.deepEqual(back.get(row)!.toJSON().id, withLabels.get(row)!.toJSON().id);
+      assert.deepEqual([...back.getChild('vector')!.get(row)!], [...withLabels.getChild('vector')!.get(row)!]);
+      assert.equal(back.getChild('label')!.get(row), withLabels.getChild('label')!.get(row));
+    }
+
+    const piped = await run(['put', 'parquet-stdin', '-', '--format', 'parquet'], Buffer.from(bytes));
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.match(piped.stdout, /^put 1,000 rows into parquet-stdin/);
+  });
+
   test('stats, snapshot, drop', async () => {
     const stats = await runHere(['stats', '--json']);
     assert.ok((JSON.parse(stats.stdout) as { datasets: number }).datasets >= 1);
@@ -205,9 +233,9 @@ describe('client commands (in this process) against `longbow serve`', () => {
     assert.match(badCsv.stderr, /bad\.csv: row 2: 1 fields, the header has 2/);
     const badJson = await runHere(['put', 'bad', file('bad.jsonl', '{"n": 1}\n{"n": 2.5}\n'), '--batch-rows', '1']);
     assert.match(badJson.stderr, /bad\.jsonl: column "n", row 2: 2.5 is not an integer/);
-    const parquet = await runHere(['put', 'x', 'data.parquet']);
-    assert.equal(parquet.code, 2);
-    assert.match(parquet.stderr, /Parquet files are not read/);
+    const parquet = await runHere(['put', 'x', file('broken.parquet', 'PAR1 this is not parquet PAR1')]);
+    assert.equal(parquet.code, 1);
+    assert.match(parquet.stderr, /broken\.parquet: not a readable Parquet file/);
     assert.equal((await runHere(['frobnicate'])).code, 2);
     assert.equal((await runHere(['get', 'x', '--format', 'xml'])).code, 2);
     assert.equal((await runHere(['put', 'x', 'f.csv', '-t', 'n=decimal'])).code, 2);

@@ -46,12 +46,12 @@ get and search:
           --id ID searches the neighbours of that row; -k N, --ef N, --exact, --include-vectors
 
 put:
-  FILE               .arrow/.arrows/.ipc/.feather (Arrow IPC), .csv, .tsv, .jsonl/.ndjson, .json; - is stdin
-  --format F         arrow, csv, tsv, jsonl or json, when the name does not tell
+  FILE               .arrow/.arrows/.ipc/.feather (Arrow IPC), .parquet/.pq, .csv, .tsv, .jsonl/.ndjson, .json; - is stdin
+  --format F         arrow, parquet, csv, tsv, jsonl or json, when the name does not tell
   --metric M         euclidean, cosine or dot_product, for a new dataset
   -t, --type C=T     type of column C in a new dataset: int64, int32, float64, float32, utf8, bool,
                      timestamp, vector (else inferred from the first batch; an existing dataset's schema wins)
-  --batch-rows N     rows per batch read from CSV/JSON (default 10000)
+  --batch-rows N     rows per batch read from CSV/JSON/Parquet (default 10000)
   --progress         progress bar even when stderr is not a terminal; -q, --quiet: none
 
 See docs/cli.md.

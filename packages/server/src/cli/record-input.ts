@@ -1,15 +1,16 @@
 /**
  * Input files for `longbow put` as a stream of record batches: Arrow IPC (file or stream
- * format), CSV, JSON lines, or a JSON array of objects. Each batch carries the input position
- * after it, so progress can follow what the server acknowledged.
+ * format), Parquet, CSV, JSON lines, or a JSON array of objects. Each batch carries the input
+ * position after it, so progress can follow what the server acknowledged.
  */
+import { openAsBlob } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { RecordBatchReader, type RecordBatch, type Schema } from 'apache-arrow';
+import { RecordBatchReader, tableFromIPC, type RecordBatch, type Schema } from 'apache-arrow';
 import { batchFromRows, type ColumnTypeName, type Metric } from '@longbow/client';
 import { CsvParser } from './csv.ts';
 import { csvColumns, csvRows, type CsvColumns } from './csv-values.ts';
 
-export const INPUT_FORMATS = ['arrow', 'csv', 'tsv', 'jsonl', 'json'] as const;
+export const INPUT_FORMATS = ['arrow', 'parquet', 'csv', 'tsv', 'jsonl', 'json'] as const;
 export type InputFormat = (typeof INPUT_FORMATS)[number];
 
 export function inputFormatOfPath(path: string): InputFormat | undefined {
@@ -19,10 +20,7 @@ export function inputFormatOfPath(path: string): InputFormat | undefined {
   if (lower.endsWith('.tsv')) return 'tsv';
   if (/\.(jsonl|ndjson)$/.test(lower)) return 'jsonl';
   if (lower.endsWith('.json')) return 'json';
-  if (lower.endsWith('.parquet')) {
-    throw new TypeError('Parquet files are not read by this CLI: convert them to Arrow IPC first, e.g. with pyarrow: '
-      + 'pyarrow.feather.write_feather(pyarrow.parquet.read_table("in.parquet"), "out.arrow", compression="uncompressed")');
-  }
+  if (/\.(parquet|pq)$/.test(lower)) return 'parquet';
   return undefined;
 }
 
@@ -34,7 +32,7 @@ export interface InputBatch {
 
 export interface ReadOptions {
   format: InputFormat;
-  /** Rows per batch for CSV and JSON input (Arrow batches are sent as they are in the file). */
+  /** Rows per batch for CSV, JSON and Parquet input (Arrow batches are sent as they are in the file). */
   batchRows: number;
   /** The dataset's schema when it exists: text input is typed to it. */
   schema?: Schema;
@@ -42,6 +40,8 @@ export interface ReadOptions {
   metric?: Metric;
   /** For messages: the file name. */
   name: string;
+  /** The file's path, when the input is a file (Parquet is read from it by row group, not as a stream). */
+  path?: string;
 }
 
 /** Counts the bytes of a stream as they are read. */
@@ -94,6 +94,52 @@ class RowBatcher {
 async function* readArrow(source: CountingSource): AsyncGenerator<InputBatch> {
   const reader = await RecordBatchReader.from(source.chunks());
   for await (const batch of reader) yield { batch, bytesEnd: source.bytes };
+}
+
+/**
+ * Parquet, one row group at a time (parquet-wasm: the Rust arrow and parquet crates in
+ * WebAssembly, every encoding and compression). A file is read where it lies, through a
+ * file-backed Blob, so memory holds one row group at a time; standard input is gathered first,
+ * since Parquet's index is at the end. Progress is the share of the file's rows sent.
+ */
+async function* readParquet(open: () => Readable, options: ReadOptions): AsyncGenerator<InputBatch> {
+  let blob: Blob;
+  if (options.path !== undefined) {
+    blob = await openAsBlob(options.path);
+  } else {
+    const chunks: Uint8Array<ArrayBuffer>[] = [];
+    for await (const chunk of open()) chunks.push(new Uint8Array(typeof chunk === 'string' ? Buffer.from(chunk) : chunk as Buffer));
+    blob = new Blob(chunks);
+  }
+  const { ParquetFile } = await import('parquet-wasm'); // ~5 MB of WebAssembly: loaded only for Parquet input
+  const unreadable = (error: unknown) => new TypeError(`${options.name}: not a readable Parquet file (${error instanceof Error ? error.message : String(error)})`);
+  let file;
+  try {
+    file = await ParquetFile.fromFile(blob);
+  } catch (error) {
+    throw unreadable(error);
+  }
+  try {
+    const metadata = file.metadata();
+    const groups = metadata.numRowGroups();
+    let rowsTotal = 0;
+    for (let group = 0; group < groups; group++) rowsTotal += metadata.rowGroup(group).numRows();
+    let rowsDone = 0;
+    for (let group = 0; group < groups; group++) {
+      let ipc: Uint8Array;
+      try {
+        ipc = (await file.read({ rowGroups: [group], batchSize: options.batchRows })).intoIPCStream();
+      } catch (error) {
+        throw unreadable(error);
+      }
+      for (const batch of tableFromIPC(ipc).batches) {
+        rowsDone += batch.numRows;
+        yield { batch, bytesEnd: Math.round(blob.size * (rowsTotal === 0 ? 1 : rowsDone / rowsTotal)) };
+      }
+    }
+  } finally {
+    file.free();
+  }
 }
 
 async function* readCsv(source: CountingSource, options: ReadOptions, delimiter: string): AsyncGenerator<InputBatch> {
@@ -192,8 +238,10 @@ async function* readJson(source: CountingSource, options: ReadOptions): AsyncGen
   }
 }
 
-export function readBatches(stream: Readable, options: ReadOptions): AsyncGenerator<InputBatch> {
-  const source = new CountingSource(stream);
+/** The batches of one input; `open` gives its bytes as a stream (not called for a Parquet file with a path). */
+export function readBatches(open: () => Readable, options: ReadOptions): AsyncGenerator<InputBatch> {
+  if (options.format === 'parquet') return readParquet(open, options);
+  const source = new CountingSource(open());
   switch (options.format) {
     case 'arrow': return readArrow(source);
     case 'csv': return readCsv(source, options, ',');
