@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Float32, Int64, tableFromIPC, tableToIPC, vectorFromArray, Table } from 'apache-arrow';
+import { Field, Float32, Int64, List, tableFromIPC, tableToIPC, vectorFromArray, Table } from 'apache-arrow';
 import { CsvParser, parseCsv, csvLine } from '../src/cli/csv.ts';
 import { runCli } from '../src/cli/longbow-cli.ts';
 import { displayText, csvText } from '../src/cli/cell-format.ts';
@@ -213,6 +213,24 @@ describe('client commands (in this process) against `longbow serve`', () => {
     const piped = await run(['put', 'parquet-stdin', '-', '--format', 'parquet'], Buffer.from(bytes));
     assert.equal(piped.code, 0, piped.stderr);
     assert.match(piped.stdout, /^put 1,000 rows into parquet-stdin/);
+  });
+
+  test('put Parquet: an embedding stored as a plain list becomes a vector; lists of differing lengths are refused', async () => {
+    const listType = new List(new Field('item', new Float32(), true));
+    const parquetOf = (embeddings: number[][]) => writeParquet(WasmTable.fromIPCStream(tableToIPC(new Table({
+      id: vectorFromArray(embeddings.map((_, i) => BigInt(i)), new Int64()),
+      embedding: vectorFromArray(embeddings, listType),
+    }), 'stream')));
+    const good = await runHere(['put', 'lists', file('lists.parquet', parquetOf([[1, 2, 3], [4, 5, 6], [7, 8, 9]]))]);
+    assert.equal(good.code, 0, good.stderr);
+    const info = JSON.parse((await runHere(['info', 'lists', '--json'])).stdout) as { vector: { column: string; dimensions: number } };
+    assert.deepEqual(info.vector, { column: 'embedding', dimensions: 3, type: 'Float32' });
+    const back = tableFromIPC((await runHere(['get', 'lists', '--format', 'arrow'])).stdoutBytes);
+    assert.deepEqual([...back.getChild('embedding')!.get(2)!], [7, 8, 9]);
+
+    const ragged = await runHere(['put', 'ragged', file('ragged.parquet', parquetOf([[1, 2], [3, 4], [5, 6, 7]]))]);
+    assert.equal(ragged.code, 1);
+    assert.match(ragged.stderr, /ragged\.parquet: column "embedding", row 3: 3 values where row 1 has 2; a vector column needs one length/);
   });
 
   test('stats, snapshot, drop', async () => {

@@ -5,8 +5,10 @@
  */
 import { openAsBlob } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { RecordBatchReader, tableFromIPC, type RecordBatch, type Schema } from 'apache-arrow';
-import { batchFromRows, type ColumnTypeName, type Metric } from '@longbow/client';
+import {
+  DataType, Field, FixedSizeList, RecordBatch, RecordBatchReader, Schema, Struct, makeData, tableFromIPC, type Data, type List,
+} from 'apache-arrow';
+import { VECTOR_COLUMN_NAMES, batchFromRows, type ColumnTypeName, type Metric } from '@longbow/client';
 import { CsvParser } from './csv.ts';
 import { csvColumns, csvRows, type CsvColumns } from './csv-values.ts';
 
@@ -134,12 +136,41 @@ async function* readParquet(open: () => Readable, options: ReadOptions): AsyncGe
       }
       for (const batch of tableFromIPC(ipc).batches) {
         rowsDone += batch.numRows;
-        yield { batch, bytesEnd: Math.round(blob.size * (rowsTotal === 0 ? 1 : rowsDone / rowsTotal)) };
+        yield { batch: fixedSizeVectors(batch, options.name, rowsDone - batch.numRows), bytesEnd: Math.round(blob.size * (rowsTotal === 0 ? 1 : rowsDone / rowsTotal)) };
       }
     }
   } finally {
     file.free();
   }
+}
+
+/**
+ * Parquet has no fixed-size list: a vector column written by anything but Arrow (Spark, DuckDB,
+ * pandas lists) arrives as a List. A `vector` or `embedding` List column whose rows all hold the
+ * same number of values becomes the FixedSizeList the server stores, without copying the values;
+ * rows of differing lengths are refused here, naming the first one.
+ */
+export function fixedSizeVectors(batch: RecordBatch, name: string, rowsBefore = 0): RecordBatch {
+  const index = batch.schema.fields.findIndex((field) => VECTOR_COLUMN_NAMES.includes(field.name) && DataType.isList(field.type));
+  if (index < 0 || batch.numRows === 0) return batch;
+  const field = batch.schema.fields[index];
+  const data = batch.data.children[index] as Data<List>;
+  if (data.nullCount > 0) return batch; // null vectors: left for the server to refuse with its own message
+  const offsets = data.valueOffsets;
+  const dimensions = offsets[1] - offsets[0];
+  for (let row = 1; row < data.length; row++) {
+    const size = offsets[row + 1] - offsets[row];
+    if (size !== dimensions) {
+      throw new TypeError(`${name}: column "${field.name}", row ${rowsBefore + row + 1}: ${size} values where row ${rowsBefore + 1} has ${dimensions}; a vector column needs one length`);
+    }
+  }
+  const values = data.children[0].slice(offsets[0], data.length * dimensions);
+  const type = new FixedSizeList(dimensions, new Field('item', values.type, values.nullCount > 0));
+  const vectors = makeData({ type, length: data.length, nullCount: 0, child: values });
+  const fields = batch.schema.fields.map((each, i) => (i === index ? new Field(field.name, type, field.nullable, field.metadata) : each));
+  const schema = new Schema(fields, batch.schema.metadata);
+  const children = batch.data.children.map((child, i) => (i === index ? vectors : child));
+  return new RecordBatch(schema, makeData({ type: new Struct(fields), length: batch.numRows, nullCount: 0, children }));
 }
 
 async function* readCsv(source: CountingSource, options: ReadOptions, delimiter: string): AsyncGenerator<InputBatch> {
