@@ -17,7 +17,7 @@ import { CsvParser, parseCsv, csvLine } from '../src/cli/csv.ts';
 import { runCli } from '../src/cli/longbow-cli.ts';
 import { displayText, csvText } from '../src/cli/cell-format.ts';
 import { makeBatch } from './helpers.ts';
-import { Compression, Table as WasmTable, WriterPropertiesBuilder, writeParquet } from 'parquet-wasm';
+import { Compression, Table as WasmTable, WriterPropertiesBuilder, readParquet, writeParquet } from 'parquet-wasm';
 
 const BIN = fileURLToPath(new URL('../bin/longbow.js', import.meta.url));
 
@@ -213,6 +213,23 @@ describe('client commands (in this process) against `longbow serve`', () => {
     const piped = await run(['put', 'parquet-stdin', '-', '--format', 'parquet'], Buffer.from(bytes));
     assert.equal(piped.code, 0, piped.stderr);
     assert.match(piped.stdout, /^put 1,000 rows into parquet-stdin/);
+
+    // And out again: get -o *.parquet, --format parquet on stdout, and a result without rows.
+    const out = join(directory, 'out.parquet');
+    const get = await runHere(['get', 'parquet-in', '-o', out, '-f', 'id>=100']);
+    assert.equal(get.code, 0, get.stderr);
+    assert.match(get.stderr, /wrote 900 rows/);
+    const written = tableFromIPC(readParquet(readFileSync(out)).intoIPCStream());
+    assert.equal(written.numRows, 900);
+    assert.deepEqual(written.schema.fields.map((field) => `${field.name}:${field.type}`), withLabels.schema.fields.map((field) => `${field.name}:${field.type}`));
+    assert.deepEqual([...written.getChild('vector')!.get(899)!], [...withLabels.getChild('vector')!.get(999)!]);
+    assert.equal(written.getChild('label')!.get(899), withLabels.getChild('label')!.get(999));
+    const stdout = await runHere(['get', 'parquet-in', '--format', 'parquet', '-c', 'id', '-n', '3']);
+    assert.deepEqual(Array.from(tableFromIPC(readParquet(stdout.stdoutBytes).intoIPCStream()).getChild('id')!.toArray() as BigInt64Array, Number), [0, 1, 2]);
+    const none = await runHere(['get', 'parquet-in', '--format', 'parquet', '-f', 'id<0']);
+    const noRows = tableFromIPC(readParquet(none.stdoutBytes).intoIPCStream());
+    assert.equal(noRows.numRows, 0);
+    assert.deepEqual(noRows.schema.fields.map((field) => field.name), ['id', 'vector', 'label']);
   });
 
   test('put Parquet: an embedding stored as a plain list becomes a vector; lists of differing lengths are refused', async () => {

@@ -1,16 +1,18 @@
 /**
  * Writes query results in the CLI's output formats: a table for the terminal, CSV, JSON lines,
- * or Arrow IPC (the stream format, or the file format for `-o *.arrow`).
+ * Arrow IPC (the stream format, or the file format for `-o *.arrow`), or Parquet.
  */
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { RecordBatchFileWriter, RecordBatchStreamWriter, type RecordBatch, type Schema } from 'apache-arrow';
+import {
+  RecordBatch, RecordBatchFileWriter, RecordBatchStreamWriter, Struct, Table, makeData, tableToIPC, type Schema,
+} from 'apache-arrow';
 import { csvText, jsonText, jsonValue, type JsonValue } from './cell-format.ts';
 import { csvLine } from './csv.ts';
 import { renderTable } from './table-printer.ts';
 
-export const OUTPUT_FORMATS = ['table', 'csv', 'jsonl', 'arrow'] as const;
+export const OUTPUT_FORMATS = ['table', 'csv', 'jsonl', 'arrow', 'parquet'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 /** The format a file name asks for, by extension. */
@@ -20,6 +22,7 @@ export function outputFormatOfPath(path: string): OutputFormat | undefined {
   if (lower.endsWith('.csv')) return 'csv';
   if (/\.(jsonl|ndjson|json)$/.test(lower)) return 'jsonl';
   if (/\.(txt|table)$/.test(lower)) return 'table';
+  if (/\.(parquet|pq)$/.test(lower)) return 'parquet';
   return undefined;
 }
 
@@ -99,6 +102,49 @@ async function writeArrow(results: Results, out: Writable, fileFormat: boolean):
   return rows;
 }
 
+/** Row groups are closed at this size (of Arrow data), so memory holds at most about one. */
+const PARQUET_ROW_GROUP_BYTES = 128 * 1024 * 1024;
+
+/**
+ * Parquet through parquet-wasm's streaming writer: each result batch goes in as it arrives and
+ * the file's bytes come out row group by row group (zstd). A result without rows still gives a
+ * file with the schema.
+ */
+async function writeParquet(results: Results, out: Writable): Promise<number> {
+  const { Compression, Table: WasmTable, WriterPropertiesBuilder, transformParquetStream } = await import('parquet-wasm');
+  const iterator = results.batches[Symbol.asyncIterator]();
+  let rows = 0;
+  let wrote = false;
+  const toWasm = (batch: RecordBatch) => {
+    const table = WasmTable.fromIPCStream(tableToIPC(new Table([batch]), 'stream'));
+    try {
+      return table.recordBatches();
+    } finally {
+      table.free();
+    }
+  };
+  const source = new ReadableStream({
+    async pull(controller) {
+      const next = await iterator.next();
+      if (!next.done) {
+        rows += next.value.numRows;
+        wrote = true;
+        for (const batch of toWasm(next.value)) controller.enqueue(batch);
+        return;
+      }
+      const schema = results.schema();
+      if (!wrote && schema) {
+        const empty = makeData({ type: new Struct(schema.fields), length: 0, nullCount: 0, children: schema.fields.map((field) => makeData({ type: field.type, length: 0 })) });
+        for (const batch of toWasm(new RecordBatch(schema, empty))) controller.enqueue(batch);
+      }
+      controller.close();
+    },
+  });
+  const properties = new WriterPropertiesBuilder().setCompression(Compression.ZSTD).setMaxRowGroupBytes(PARQUET_ROW_GROUP_BYTES).build();
+  for await (const chunk of await transformParquetStream(source, properties)) await write(out, chunk as Uint8Array);
+  return rows;
+}
+
 async function writeTable(results: Results, out: Writable, rowsMax: number | undefined): Promise<{ rows: number; more: boolean }> {
   const batches: RecordBatch[] = [];
   let rows = 0;
@@ -133,6 +179,7 @@ export async function writeResults(results: Results, out: Writable, options: Wri
     case 'csv': return { rows: await writeCsv(results, out), more: false };
     case 'jsonl': return { rows: await writeJsonLines(results, out), more: false };
     case 'arrow': return { rows: await writeArrow(results, out, options.arrowFile ?? false), more: false };
+    case 'parquet': return { rows: await writeParquet(results, out), more: false };
     case 'table': return writeTable(results, out, options.tableRowsMax);
   }
 }

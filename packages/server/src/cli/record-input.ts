@@ -165,7 +165,7 @@ export function fixedSizeVectors(batch: RecordBatch, name: string, rowsBefore = 
     }
   }
   const values = data.children[0].slice(offsets[0], data.length * dimensions);
-  const type = new FixedSizeList(dimensions, new Field('item', values.type, values.nullCount > 0));
+  const type = new FixedSizeList(dimensions, new Field('item', values.type, true)); // nullable, as pyarrow and vectorType() make it
   const vectors = makeData({ type, length: data.length, nullCount: 0, child: values });
   const fields = batch.schema.fields.map((each, i) => (i === index ? new Field(field.name, type, field.nullable, field.metadata) : each));
   const schema = new Schema(fields, batch.schema.metadata);
