@@ -12,9 +12,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Field, Float32, Int64, List, tableFromIPC, tableToIPC, vectorFromArray, Table } from 'apache-arrow';
+import { Field, Float32, Int64, LargeList, List, tableFromIPC, tableToIPC, vectorFromArray, Table, type Vector } from 'apache-arrow';
 import { CsvParser, parseCsv, csvLine } from '../src/cli/csv.ts';
 import { runCli } from '../src/cli/longbow-cli.ts';
+import { VectorShape } from '../src/cli/record-input.ts';
+import { writeResults } from '../src/cli/output-writer.ts';
 import { displayText, csvText } from '../src/cli/cell-format.ts';
 import { makeBatch } from './helpers.ts';
 import { Compression, Table as WasmTable, WriterPropertiesBuilder, readParquet, writeParquet } from 'parquet-wasm';
@@ -245,9 +247,35 @@ describe('client commands (in this process) against `longbow serve`', () => {
     const back = tableFromIPC((await runHere(['get', 'lists', '--format', 'arrow'])).stdoutBytes);
     assert.deepEqual([...back.getChild('embedding')!.get(2)!], [7, 8, 9]);
 
-    const ragged = await runHere(['put', 'ragged', file('ragged.parquet', parquetOf([[1, 2], [3, 4], [5, 6, 7]]))]);
+    // One length across batches (here one row each), not only within one.
+    const ragged = await runHere(['put', 'ragged', file('ragged.parquet', parquetOf([[1, 2], [3, 4], [5, 6, 7]])), '--batch-rows', '1']);
     assert.equal(ragged.code, 1);
-    assert.match(ragged.stderr, /ragged\.parquet: column "embedding", row 3: 3 values where row 1 has 2; a vector column needs one length/);
+    assert.match(ragged.stderr, /ragged\.parquet: column "embedding", row 3: 3 values where the vectors have 2; a vector column needs one length/);
+    // Into an existing dataset, its dimension.
+    const other = await runHere(['put', 'lists', file('lists2.parquet', parquetOf([[1, 2]]))]);
+    assert.equal(other.code, 1);
+    assert.match(other.stderr, /lists2\.parquet: column "embedding", row 1: 2 values where the vectors have 3/);
+  });
+
+  test('Parquet round trip keeps the metric; errors while writing Parquet fail the command; a corrupt file exits 1', async () => {
+    assert.equal((await runHere(['put', 'cosine-src', file('cos.jsonl', '{"id": 1, "vector": [1, 0]}\n{"id": 2, "vector": [0, 1]}\n'), '--metric', 'cosine'])).code, 0);
+    const path = join(directory, 'cos.parquet');
+    assert.equal((await runHere(['get', 'cosine-src', '-o', path])).code, 0);
+    const copy = await runHere(['put', 'cosine-copy', path]);
+    assert.equal(copy.code, 0, copy.stderr);
+    assert.equal((JSON.parse((await runHere(['info', 'cosine-copy', '--json'])).stdout) as { metric: string }).metric, 'cosine');
+
+    const missing = await runHere(['get', 'no-such-dataset', '--format', 'parquet']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /dataset not found: no-such-dataset \(NOT_FOUND, DATASET_NOT_FOUND\)/);
+
+    // Garbage in the middle of the first column chunk: the library panics rather than rejecting.
+    const bytes = Buffer.from(readFileSync(path));
+    bytes.fill(0xff, 8, 40);
+    const corrupt = await run(['put', 'corrupt', file('corrupt.parquet', bytes)]);
+    assert.equal(corrupt.code, 1);
+    assert.match(corrupt.stderr, /^longbow: .*corrupt\.parquet: (not a readable Parquet file|the Parquet library failed)/);
+    assert.doesNotMatch(corrupt.stderr, /at .*wasm/);
   });
 
   test('stats, snapshot, drop', async () => {
@@ -283,6 +311,42 @@ describe('client commands (in this process) against `longbow serve`', () => {
     const exited = new Promise<number | null>((resolve) => server.on('exit', resolve));
     server.kill('SIGTERM');
     assert.equal(await exited, 0);
+  });
+});
+
+describe('Parquet lists as vectors, and a failing Parquet write', () => {
+  const batchOf = (columns: Record<string, Vector>) => new Table(columns).batches[0];
+  const listOf = (rows: (number[] | null)[], large = false) => {
+    const item = new Field('item', new Float32(), true);
+    return vectorFromArray(rows, large ? new LargeList(item) : new List(item));
+  };
+
+  test('null rows keep their slot and validity; LargeList too; values unchanged', () => {
+    for (const large of [false, true]) {
+      const batch = new VectorShape('f').fix(batchOf({ embedding: listOf([[1, 2], null, [5, 6]], large) }));
+      const vectors = batch.getChild('embedding')!;
+      assert.equal(String(batch.schema.fields[0].type), 'FixedSizeList[2]<Float32>');
+      assert.deepEqual([0, 1, 2].map((row) => vectors.isValid(row)), [true, false, true]);
+      assert.deepEqual([...vectors.get(0)!], [1, 2]);
+      assert.deepEqual([...vectors.get(2)!], [5, 6]);
+    }
+  });
+
+  test('a null inside a vector is refused; other columns and fixed-size lists are left as they are', () => {
+    assert.throws(() => new VectorShape('f').fix(batchOf({ vector: vectorFromArray([[1, 2], [3, null]], new List(new Field('item', new Float32(), true))) })),
+      /f: column "vector", row 2: a null value inside a vector/);
+    const untouched = batchOf({ tags: listOf([[1], [2, 3]]) });
+    assert.equal(new VectorShape('f').fix(untouched), untouched);
+  });
+
+  test('a result that fails midway fails the Parquet write, after what came before', async () => {
+    const first = batchOf({ id: vectorFromArray([1, 2, 3]) });
+    async function* batches() {
+      yield first;
+      throw new Error('connection lost');
+    }
+    const sink = new Writable({ write(_chunk, _encoding, callback) { callback(); } });
+    await assert.rejects(writeResults({ batches: batches(), schema: () => first.schema }, sink, { format: 'parquet' }), /connection lost/);
   });
 });
 

@@ -41,7 +41,7 @@ get and search:
   -c, --columns A,B  columns to return
   -n, --limit N      at most N rows (get; a terminal table shows ${TABLE_ROWS_DEFAULT} unless given)
   --format F         table (default), csv, jsonl, arrow (Arrow IPC) or parquet; default from -o's extension
-  -o, --output FILE  write to FILE (.arrow: IPC file format, .arrows: IPC stream, .csv, .jsonl, .parquet)
+  -o, --output FILE  write to FILE (.arrow: IPC file format, .arrows: IPC stream, .csv, .jsonl, .parquet/.pq)
   search: VECTOR is [0.1,0.2,...] or 0.1,0.2,...; --vector-file FILE reads it from a JSON file;
           --id ID searches the neighbours of that row; -k N, --ef N, --exact, --include-vectors
 

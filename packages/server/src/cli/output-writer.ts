@@ -10,6 +10,7 @@ import {
 } from 'apache-arrow';
 import { csvText, jsonText, jsonValue, type JsonValue } from './cell-format.ts';
 import { csvLine } from './csv.ts';
+import { onParquetPanic } from './parquet-panic.ts';
 import { renderTable } from './table-printer.ts';
 
 export const OUTPUT_FORMATS = ['table', 'csv', 'jsonl', 'arrow', 'parquet'] as const;
@@ -108,13 +109,16 @@ const PARQUET_ROW_GROUP_BYTES = 128 * 1024 * 1024;
 /**
  * Parquet through parquet-wasm's streaming writer: each result batch goes in as it arrives and
  * the file's bytes come out row group by row group (zstd). A result without rows still gives a
- * file with the schema.
+ * file with the schema. The writer ends its file normally when its input fails, so a failed
+ * call is remembered here and thrown once the writer is done: the command fails as it would for
+ * any other format.
  */
 async function writeParquet(results: Results, out: Writable): Promise<number> {
   const { Compression, Table: WasmTable, WriterPropertiesBuilder, transformParquetStream } = await import('parquet-wasm');
   const iterator = results.batches[Symbol.asyncIterator]();
   let rows = 0;
   let wrote = false;
+  let failure: unknown;
   const toWasm = (batch: RecordBatch) => {
     const table = WasmTable.fromIPCStream(tableToIPC(new Table([batch]), 'stream'));
     try {
@@ -125,23 +129,41 @@ async function writeParquet(results: Results, out: Writable): Promise<number> {
   };
   const source = new ReadableStream({
     async pull(controller) {
-      const next = await iterator.next();
-      if (!next.done) {
-        rows += next.value.numRows;
-        wrote = true;
-        for (const batch of toWasm(next.value)) controller.enqueue(batch);
-        return;
+      try {
+        const next = await iterator.next();
+        if (!next.done) {
+          rows += next.value.numRows;
+          wrote = true;
+          for (const batch of toWasm(next.value)) controller.enqueue(batch);
+          return;
+        }
+        const schema = results.schema();
+        if (!wrote && !schema) throw new Error('the result has no schema: nothing to write as Parquet');
+        if (!wrote && schema) {
+          const empty = makeData({ type: new Struct(schema.fields), length: 0, nullCount: 0, children: schema.fields.map((field) => makeData({ type: field.type, length: 0 })) });
+          for (const batch of toWasm(new RecordBatch(schema, empty))) controller.enqueue(batch);
+        }
+        controller.close();
+      } catch (error) {
+        failure = error;
+        controller.error(error);
       }
-      const schema = results.schema();
-      if (!wrote && schema) {
-        const empty = makeData({ type: new Struct(schema.fields), length: 0, nullCount: 0, children: schema.fields.map((field) => makeData({ type: field.type, length: 0 })) });
-        for (const batch of toWasm(new RecordBatch(schema, empty))) controller.enqueue(batch);
-      }
-      controller.close();
+    },
+    async cancel() {
+      await iterator.return?.();
     },
   });
   const properties = new WriterPropertiesBuilder().setCompression(Compression.ZSTD).setMaxRowGroupBytes(PARQUET_ROW_GROUP_BYTES).build();
-  for await (const chunk of await transformParquetStream(source, properties)) await write(out, chunk as Uint8Array);
+  const removeHandler = onParquetPanic('writing Parquet');
+  try {
+    const bytes: ReadableStream<Uint8Array> = await transformParquetStream(source, properties);
+    for await (const chunk of bytes) await write(out, chunk);
+  } catch (error) {
+    throw failure ?? error;
+  } finally {
+    removeHandler();
+  }
+  if (failure !== undefined) throw failure;
   return rows;
 }
 

@@ -1,4 +1,4 @@
-/** `longbow put DATASET FILE...`: Arrow IPC, CSV, TSV, JSON lines or JSON files into a dataset, with a progress bar. */
+/** `longbow put DATASET FILE...`: Arrow IPC, Parquet, CSV, TSV, JSON lines or JSON files into a dataset, with a progress bar. */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
@@ -10,7 +10,7 @@ import { CONNECTION_OPTIONS, UsageError, parse, positiveInteger, withClient, typ
 import { ProgressBar } from './progress-bar.ts';
 import { INPUT_FORMATS, inputFormatOfPath, readBatches, type InputFormat } from './record-input.ts';
 
-/** Rows per batch read from CSV and JSON input. */
+/** Rows per batch read from CSV, JSON and Parquet input. */
 export const PUT_BATCH_ROWS_DEFAULT = 10_000;
 
 const METRICS: readonly Metric[] = ['euclidean', 'cosine', 'dot_product'];
@@ -48,15 +48,15 @@ async function inputFiles(paths: readonly string[], format: string | undefined):
     throw new UsageError(`--format must be one of ${INPUT_FORMATS.join(', ')}`);
   }
   return Promise.all(paths.map(async (path) => {
-    let byName: InputFormat | undefined;
-    try {
-      byName = path === '-' ? undefined : inputFormatOfPath(path);
-    } catch (error) {
-      throw new UsageError((error as Error).message);
-    }
+    const byName = path === '-' ? undefined : inputFormatOfPath(path);
     const chosen = (format as InputFormat | undefined) ?? byName;
     if (chosen === undefined) throw new UsageError(`cannot tell the format of "${path}" from its name: pass --format`);
-    return { path, format: chosen, bytes: path === '-' ? undefined : (await stat(path)).size };
+    if (path === '-') return { path, format: chosen, bytes: undefined };
+    const info = await stat(path);
+    if (info.isDirectory()) throw new UsageError(`${path} is a directory`);
+    // Parquet is read by ranges (its index is at the end): a pipe goes through standard input.
+    if (chosen === 'parquet' && !info.isFile()) throw new UsageError(`${path} is not a regular file: pipe Parquet to "-" with --format parquet`);
+    return { path, format: chosen, bytes: info.isFile() ? info.size : undefined };
   }));
 }
 

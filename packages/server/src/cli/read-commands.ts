@@ -1,4 +1,4 @@
-/** `longbow get` and `longbow search`: results to the terminal, CSV, JSON lines or Arrow IPC. */
+/** `longbow get` and `longbow search`: results to the terminal, CSV, JSON lines, Arrow IPC or Parquet. */
 import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
@@ -76,7 +76,7 @@ async function emit(results: Results, destination: Destination, io: CliIo, table
     await finished(out);
     io.stderr.write(`wrote ${rows.toLocaleString('en-US')} rows\n`);
   } else if (destination.format === 'table') {
-    io.stdout.write(more ? `(first ${rows} rows; --limit N shows more, --format csv|jsonl|arrow writes all)\n` : `(${rows} rows)\n`);
+    io.stdout.write(more ? `(first ${rows} rows; --limit N shows more, --format csv|jsonl|arrow|parquet writes all)\n` : `(${rows} rows)\n`);
   }
 }
 

@@ -6,10 +6,12 @@
 import { openAsBlob } from 'node:fs';
 import type { Readable } from 'node:stream';
 import {
-  DataType, Field, FixedSizeList, RecordBatch, RecordBatchReader, Schema, Struct, makeData, tableFromIPC, type Data, type List,
+  DataType, Field, FixedSizeList, RecordBatch, RecordBatchReader, Schema, Struct, makeData, tableFromIPC,
+  type Data, type Float32, type LargeList, type List,
 } from 'apache-arrow';
 import { VECTOR_COLUMN_NAMES, batchFromRows, type ColumnTypeName, type Metric } from '@longbow/client';
 import { CsvParser } from './csv.ts';
+import { onParquetPanic } from './parquet-panic.ts';
 import { csvColumns, csvRows, type CsvColumns } from './csv-values.ts';
 
 export const INPUT_FORMATS = ['arrow', 'parquet', 'csv', 'tsv', 'jsonl', 'json'] as const;
@@ -99,78 +101,133 @@ async function* readArrow(source: CountingSource): AsyncGenerator<InputBatch> {
 }
 
 /**
- * Parquet, one row group at a time (parquet-wasm: the Rust arrow and parquet crates in
- * WebAssembly, every encoding and compression). A file is read where it lies, through a
- * file-backed Blob, so memory holds one row group at a time; standard input is gathered first,
- * since Parquet's index is at the end. Progress is the share of the file's rows sent.
+ * Parquet (parquet-wasm: the Rust arrow and parquet crates in WebAssembly). A file is read where
+ * it lies, through a file-backed Blob, and decoded batch by batch by the library's streaming
+ * reader; standard input is gathered first, since Parquet's index is at the end. The file's
+ * schema metadata (a dataset's `longbow.metric`, say) is kept on every batch. Progress is the
+ * share of the file's rows sent.
  */
 async function* readParquet(open: () => Readable, options: ReadOptions): AsyncGenerator<InputBatch> {
   let blob: Blob;
   if (options.path !== undefined) {
     blob = await openAsBlob(options.path);
   } else {
-    const chunks: Uint8Array<ArrayBuffer>[] = [];
-    for await (const chunk of open()) chunks.push(new Uint8Array(typeof chunk === 'string' ? Buffer.from(chunk) : chunk as Buffer));
-    blob = new Blob(chunks);
+    const chunks: Buffer[] = [];
+    for await (const chunk of open()) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk as Buffer);
+    blob = new Blob(chunks as unknown as BlobPart[]);
   }
-  const { ParquetFile } = await import('parquet-wasm'); // ~5 MB of WebAssembly: loaded only for Parquet input
+  const { ParquetFile } = await import('parquet-wasm'); // ~5 MB of WebAssembly: loaded only for Parquet
   const unreadable = (error: unknown) => new TypeError(`${options.name}: not a readable Parquet file (${error instanceof Error ? error.message : String(error)})`);
-  let file;
+  const removeHandler = onParquetPanic(options.name);
   try {
-    file = await ParquetFile.fromFile(blob);
-  } catch (error) {
-    throw unreadable(error);
-  }
-  try {
-    const metadata = file.metadata();
-    const groups = metadata.numRowGroups();
-    let rowsTotal = 0;
-    for (let group = 0; group < groups; group++) rowsTotal += metadata.rowGroup(group).numRows();
-    let rowsDone = 0;
-    for (let group = 0; group < groups; group++) {
-      let ipc: Uint8Array;
+    let file;
+    try {
+      file = await ParquetFile.fromFile(blob);
+    } catch (error) {
+      throw unreadable(error);
+    }
+    try {
+      const fileSchema = tableFromIPC(file.schema().intoIPCStream()).schema;
+      let rowsTotal = 0;
+      const metadata = file.metadata();
+      for (let group = 0; group < metadata.numRowGroups(); group++) rowsTotal += metadata.rowGroup(group).numRows();
+      metadata.free();
+      const vectors = new VectorShape(options.name, options.schema);
+      let rowsDone = 0;
+      let stream: ReadableStream<{ intoIPCStream(): Uint8Array }>;
       try {
-        ipc = (await file.read({ rowGroups: [group], batchSize: options.batchRows })).intoIPCStream();
+        stream = await file.stream({ batchSize: options.batchRows });
       } catch (error) {
         throw unreadable(error);
       }
-      for (const batch of tableFromIPC(ipc).batches) {
-        rowsDone += batch.numRows;
-        yield { batch: fixedSizeVectors(batch, options.name, rowsDone - batch.numRows), bytesEnd: Math.round(blob.size * (rowsTotal === 0 ? 1 : rowsDone / rowsTotal)) };
+      for await (const wasmBatch of stream) {
+        for (const read of tableFromIPC(wasmBatch.intoIPCStream()).batches) {
+          if (read.numRows === 0) continue;
+          const batch = new RecordBatch(new Schema(read.schema.fields, fileSchema.metadata), read.data);
+          rowsDone += batch.numRows;
+          yield { batch: vectors.fix(batch, rowsDone - batch.numRows), bytesEnd: Math.round(blob.size * (rowsTotal === 0 ? 1 : rowsDone / rowsTotal)) };
+        }
       }
+      if (rowsDone === 0) yield { batch: emptyBatch(fileSchema), bytesEnd: blob.size }; // creates the dataset with its schema
+    } finally {
+      file.free();
     }
   } finally {
-    file.free();
+    removeHandler();
   }
+}
+
+function emptyBatch(schema: Schema): RecordBatch {
+  const children = schema.fields.map((field) => makeData({ type: field.type, length: 0 }));
+  return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: 0, nullCount: 0, children }));
 }
 
 /**
  * Parquet has no fixed-size list: a vector column written by anything but Arrow (Spark, DuckDB,
- * pandas lists) arrives as a List. A `vector` or `embedding` List column whose rows all hold the
- * same number of values becomes the FixedSizeList the server stores, without copying the values;
- * rows of differing lengths are refused here, naming the first one.
+ * pandas, Polars) arrives as a List or LargeList. A `vector` or `embedding` list column whose
+ * rows all hold the same number of values becomes the FixedSizeList the server stores (the
+ * values are not copied unless rows are null: a null row gets room for its vector). One
+ * dimension holds across batches (and is the dataset's, when it exists); rows of another
+ * length, and null values inside a vector, are refused, naming the first such row.
  */
-export function fixedSizeVectors(batch: RecordBatch, name: string, rowsBefore = 0): RecordBatch {
-  const index = batch.schema.fields.findIndex((field) => VECTOR_COLUMN_NAMES.includes(field.name) && DataType.isList(field.type));
-  if (index < 0 || batch.numRows === 0) return batch;
-  const field = batch.schema.fields[index];
-  const data = batch.data.children[index] as Data<List>;
-  if (data.nullCount > 0) return batch; // null vectors: left for the server to refuse with its own message
-  const offsets = data.valueOffsets;
-  const dimensions = offsets[1] - offsets[0];
-  for (let row = 1; row < data.length; row++) {
-    const size = offsets[row + 1] - offsets[row];
-    if (size !== dimensions) {
-      throw new TypeError(`${name}: column "${field.name}", row ${rowsBefore + row + 1}: ${size} values where row ${rowsBefore + 1} has ${dimensions}; a vector column needs one length`);
-    }
+export class VectorShape {
+  private dimensions: number | undefined;
+
+  constructor(private readonly name: string, schema?: Schema) {
+    const field = schema?.fields.find((candidate) => VECTOR_COLUMN_NAMES.includes(candidate.name));
+    if (field && DataType.isFixedSizeList(field.type)) this.dimensions = field.type.listSize;
   }
-  const values = data.children[0].slice(offsets[0], data.length * dimensions);
-  const type = new FixedSizeList(dimensions, new Field('item', values.type, true)); // nullable, as pyarrow and vectorType() make it
-  const vectors = makeData({ type, length: data.length, nullCount: 0, child: values });
-  const fields = batch.schema.fields.map((each, i) => (i === index ? new Field(field.name, type, field.nullable, field.metadata) : each));
-  const schema = new Schema(fields, batch.schema.metadata);
-  const children = batch.data.children.map((child, i) => (i === index ? vectors : child));
-  return new RecordBatch(schema, makeData({ type: new Struct(fields), length: batch.numRows, nullCount: 0, children }));
+
+  fix(batch: RecordBatch, rowsBefore = 0): RecordBatch {
+    const index = batch.schema.fields.findIndex((field) => VECTOR_COLUMN_NAMES.includes(field.name)
+      && (DataType.isList(field.type) || DataType.isLargeList(field.type)));
+    if (index < 0 || batch.numRows === 0) return batch;
+    const field = batch.schema.fields[index];
+    const data = batch.data.children[index] as Data<List | LargeList>;
+    const offsets = data.valueOffsets;
+    const sizeOf = (row: number) => Number(offsets[row + 1]) - Number(offsets[row]);
+    const where = (row: number) => `${this.name}: column "${field.name}", row ${rowsBefore + row + 1}`;
+    for (let row = 0; row < data.length; row++) {
+      if (!data.getValid(row)) continue;
+      const size = sizeOf(row);
+      this.dimensions ??= size;
+      if (size !== this.dimensions) throw new TypeError(`${where(row)}: ${size} values where the vectors have ${this.dimensions}; a vector column needs one length`);
+    }
+    const dimensions = this.dimensions;
+    if (dimensions === undefined) return batch; // every row null: nothing tells the dimension
+    const child = data.children[0];
+    if (child.nullCount > 0) {
+      for (let row = 0; row < data.length; row++) {
+        if (!data.getValid(row)) continue;
+        for (let i = Number(offsets[row]); i < Number(offsets[row + 1]); i++) {
+          if (!child.getValid(i)) throw new TypeError(`${where(row)}: a null value inside a vector`);
+        }
+      }
+    }
+    let values: Data;
+    let nullBitmap: Uint8Array | undefined;
+    if (data.nullCount === 0) {
+      values = child.slice(Number(offsets[0]), data.length * dimensions);
+    } else {
+      // A null row holds no values, but a fixed-size list keeps its slot: the values are copied
+      // with zeros there, and the rows' validity carried over.
+      const source = child.values as Float32Array;
+      const out = new (source.constructor as new (length: number) => Float32Array)(data.length * dimensions);
+      nullBitmap = new Uint8Array(Math.ceil(data.length / 8));
+      for (let row = 0; row < data.length; row++) {
+        if (!data.getValid(row)) continue;
+        nullBitmap[row >> 3] |= 1 << (row & 7);
+        out.set(source.subarray(Number(offsets[row]), Number(offsets[row]) + dimensions), row * dimensions);
+      }
+      values = makeData({ type: child.type as Float32, length: out.length, nullCount: 0, data: out });
+    }
+    const type = new FixedSizeList(dimensions, new Field('item', values.type, true)); // nullable, as pyarrow and vectorType() make it
+    const vectors = makeData({ type, length: data.length, nullCount: data.nullCount, nullBitmap, child: values });
+    const fields = batch.schema.fields.map((each, i) => (i === index ? new Field(field.name, type, field.nullable, field.metadata) : each));
+    const schema = new Schema(fields, batch.schema.metadata);
+    const children = batch.data.children.map((each, i) => (i === index ? vectors : each));
+    return new RecordBatch(schema, makeData({ type: new Struct(fields), length: batch.numRows, nullCount: 0, children }));
+  }
 }
 
 async function* readCsv(source: CountingSource, options: ReadOptions, delimiter: string): AsyncGenerator<InputBatch> {
