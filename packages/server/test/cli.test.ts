@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Field, Float32, Int64, LargeList, List, tableFromIPC, tableToIPC, vectorFromArray, Table, type Vector } from 'apache-arrow';
+import { Field, Float32, Int64, LargeList, List, tableFromIPC, tableToIPC, vectorFromArray, Table, type RecordBatch, type Vector } from 'apache-arrow';
 import { CsvParser, parseCsv, csvLine } from '../src/cli/csv.ts';
 import { runCli } from '../src/cli/longbow-cli.ts';
 import { VectorShape } from '../src/cli/record-input.ts';
@@ -190,7 +190,7 @@ describe('client commands (in this process) against `longbow serve`', () => {
     assert.equal((await runHere(['get', 'arrows', '-c', 'id', '-n', '30'])).stdout.trimEnd().split('\n').length, 2 + 30 + 1);
   });
 
-  test('put Parquet: a zstd file read row group by row group, with vectors and strings; stdin too', async () => {
+  test('put Parquet: a zstd file of three row groups, with vectors and strings; stdin too', async () => {
     const rows = 1000;
     const source = new Table([makeBatch(rows, 8)]);
     const labels = vectorFromArray(Array.from({ length: rows }, (_, i) => (i % 7 === 0 ? null : `row ${i}`)));
@@ -251,6 +251,11 @@ describe('client commands (in this process) against `longbow serve`', () => {
     const ragged = await runHere(['put', 'ragged', file('ragged.parquet', parquetOf([[1, 2], [3, 4], [5, 6, 7]])), '--batch-rows', '1']);
     assert.equal(ragged.code, 1);
     assert.match(ragged.stderr, /ragged\.parquet: column "embedding", row 3: 3 values where the vectors have 2; a vector column needs one length/);
+    // A first batch of null vectors waits for the dimension instead of going as a list.
+    const nullFirst = await runHere(['put', 'null-first', file('null-first.parquet', parquetOf([null, [1, 2], [3, 4]] as number[][])), '--batch-rows', '1']);
+    assert.equal(nullFirst.code, 0, nullFirst.stderr);
+    const nullBack = tableFromIPC((await runHere(['get', 'null-first', '--format', 'arrow'])).stdoutBytes);
+    assert.deepEqual([0, 1, 2].map((row) => nullBack.getChild('embedding')!.isValid(row)), [false, true, true]);
     // Into an existing dataset, its dimension.
     const other = await runHere(['put', 'lists', file('lists2.parquet', parquetOf([[1, 2]]))]);
     assert.equal(other.code, 1);
@@ -269,12 +274,24 @@ describe('client commands (in this process) against `longbow serve`', () => {
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /dataset not found: no-such-dataset \(NOT_FOUND, DATASET_NOT_FOUND\)/);
 
+    // A file without rows creates the dataset with its schema, nested columns included.
+    const empty = new Table({ id: vectorFromArray([] as bigint[], new Int64()), tags: vectorFromArray([], new List(new Field('item', new Float32(), true))) });
+    const emptyPut = await runHere(['put', 'empty-pq', file('empty.parquet', writeParquet(WasmTable.fromIPCStream(tableToIPC(empty, 'stream'))))]);
+    assert.equal(emptyPut.code, 0, emptyPut.stderr);
+    assert.deepEqual((JSON.parse((await runHere(['info', 'empty-pq', '--json'])).stdout) as { columns: { name: string }[] }).columns.map((column) => column.name), ['id', 'tags']);
+    const none = await runHere(['get', 'empty-pq', '--format', 'parquet']);
+    assert.equal(none.code, 0, none.stderr);
+    assert.equal(tableFromIPC(readParquet(none.stdoutBytes).intoIPCStream()).numRows, 0);
+    const directoryPut = await runHere(['put', 'x', directory, '--format', 'parquet']);
+    assert.equal(directoryPut.code, 2);
+    assert.match(directoryPut.stderr, /is a directory/);
+
     // Garbage in the middle of the first column chunk: the library panics rather than rejecting.
     const bytes = Buffer.from(readFileSync(path));
     bytes.fill(0xff, 8, 40);
     const corrupt = await run(['put', 'corrupt', file('corrupt.parquet', bytes)]);
     assert.equal(corrupt.code, 1);
-    assert.match(corrupt.stderr, /^longbow: .*corrupt\.parquet: (not a readable Parquet file|the Parquet library failed)/);
+    assert.match(corrupt.stderr, /^longbow: .*corrupt\.parquet: (not a readable Parquet file|the Parquet library aborted)/);
     assert.doesNotMatch(corrupt.stderr, /at .*wasm/);
   });
 
@@ -321,9 +338,15 @@ describe('Parquet lists as vectors, and a failing Parquet write', () => {
     return vectorFromArray(rows, large ? new LargeList(item) : new List(item));
   };
 
+  const convert = (batch: RecordBatch) => {
+    const shape = new VectorShape('f');
+    assert.ok(shape.learn(batch));
+    return shape.fix(batch);
+  };
+
   test('null rows keep their slot and validity; LargeList too; values unchanged', () => {
     for (const large of [false, true]) {
-      const batch = new VectorShape('f').fix(batchOf({ embedding: listOf([[1, 2], null, [5, 6]], large) }));
+      const batch = convert(batchOf({ embedding: listOf([[1, 2], null, [5, 6]], large) }));
       const vectors = batch.getChild('embedding')!;
       assert.equal(String(batch.schema.fields[0].type), 'FixedSizeList[2]<Float32>');
       assert.deepEqual([0, 1, 2].map((row) => vectors.isValid(row)), [true, false, true]);
@@ -333,20 +356,61 @@ describe('Parquet lists as vectors, and a failing Parquet write', () => {
   });
 
   test('a null inside a vector is refused; other columns and fixed-size lists are left as they are', () => {
-    assert.throws(() => new VectorShape('f').fix(batchOf({ vector: vectorFromArray([[1, 2], [3, null]], new List(new Field('item', new Float32(), true))) })),
+    assert.throws(() => convert(batchOf({ vector: vectorFromArray([[1, 2], [3, null]], new List(new Field('item', new Float32(), true))) })),
       /f: column "vector", row 2: a null value inside a vector/);
+    assert.throws(() => convert(batchOf({ vector: listOf([[], [1]]) })), /f: column "vector", row 1: an empty vector/);
     const untouched = batchOf({ tags: listOf([[1], [2, 3]]) });
-    assert.equal(new VectorShape('f').fix(untouched), untouched);
+    assert.equal(convert(untouched), untouched);
+    // Only the first vector-named column is the vector column, as for the server.
+    const two = batchOf({ vector: listOf([[1, 2]]), embedding: listOf([[1, 2, 3]]) });
+    assert.deepEqual(convert(two).schema.fields.map((field) => String(field.type)), ['FixedSizeList[2]<Float32>', 'List<Float32>']);
   });
 
-  test('a result that fails midway fails the Parquet write, after what came before', async () => {
+  test('batches whose vectors are all null wait for the dimension; only nulls is refused', () => {
+    const shape = new VectorShape('f');
+    assert.equal(shape.learn(batchOf({ vector: listOf([null, null]) })), false);
+    assert.match(shape.undecided(), /column "vector" holds only null vectors, so nothing tells their dimension/);
+    assert.equal(shape.learn(batchOf({ vector: listOf([[1, 2, 3]]) }), 2), true);
+    const held = shape.fix(batchOf({ vector: listOf([null, null]) }));
+    assert.equal(String(held.schema.fields[0].type), 'FixedSizeList[3]<Float32>');
+    assert.equal(held.getChild('vector')!.nullCount, 2);
+  });
+
+  test('a result that fails midway fails the Parquet write and leaves no readable file', async () => {
     const first = batchOf({ id: vectorFromArray([1, 2, 3]) });
     async function* batches() {
       yield first;
       throw new Error('connection lost');
     }
-    const sink = new Writable({ write(_chunk, _encoding, callback) { callback(); } });
+    const chunks: Buffer[] = [];
+    const sink = new Writable({ write(chunk: Buffer, _encoding, callback) { chunks.push(chunk); callback(); } });
     await assert.rejects(writeResults({ batches: batches(), schema: () => first.schema }, sink, { format: 'parquet' }), /connection lost/);
+    // The library would end the file normally; what was written must not pass for the whole result.
+    assert.throws(() => readParquet(Buffer.concat(chunks)));
+  });
+
+  test('an output that fails stops the result from being read on', async () => {
+    const batch = batchOf({ id: vectorFromArray(Float64Array.from({ length: 50_000 }, (_, i) => i)) });
+    let pulled = 0;
+    let stoppedEarly = false;
+    async function* endless() {
+      try {
+        for (;;) {
+          pulled++;
+          yield batch;
+        }
+      } finally {
+        stoppedEarly = true;
+      }
+    }
+    const failing = new Writable({ write(_chunk, _encoding, callback) { callback(new Error('no space left on device')); } });
+    failing.on('error', () => {});
+    await assert.rejects(writeResults({ batches: endless(), schema: () => batch.schema }, failing, { format: 'parquet' }), /no space left/);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const after = pulled;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(pulled, after, 'no batch read after the failure');
+    assert.ok(stoppedEarly, 'the result was closed');
   });
 });
 

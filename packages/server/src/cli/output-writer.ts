@@ -6,11 +6,12 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
-  RecordBatch, RecordBatchFileWriter, RecordBatchStreamWriter, Struct, Table, makeData, tableToIPC, type Schema,
+  RecordBatchFileWriter, RecordBatchStreamWriter, Table, tableToIPC, util, type RecordBatch, type Schema,
 } from 'apache-arrow';
 import { csvText, jsonText, jsonValue, type JsonValue } from './cell-format.ts';
 import { csvLine } from './csv.ts';
 import { onParquetPanic } from './parquet-panic.ts';
+import { emptyBatch } from './record-input.ts';
 import { renderTable } from './table-printer.ts';
 
 export const OUTPUT_FORMATS = ['table', 'csv', 'jsonl', 'arrow', 'parquet'] as const;
@@ -109,16 +110,18 @@ const PARQUET_ROW_GROUP_BYTES = 128 * 1024 * 1024;
 /**
  * Parquet through parquet-wasm's streaming writer: each result batch goes in as it arrives and
  * the file's bytes come out row group by row group (zstd). A result without rows still gives a
- * file with the schema. The writer ends its file normally when its input fails, so a failed
- * call is remembered here and thrown once the writer is done: the command fails as it would for
- * any other format.
+ * file with the schema. The library's writer ignores failures on both sides (it ends its file
+ * normally when its input fails, and keeps pulling when its output was refused), so both are
+ * tracked here: a failed call stops the output before the file's footer (what was written is
+ * then not a readable file) and fails the command; a failed output stops the input.
  */
 async function writeParquet(results: Results, out: Writable): Promise<number> {
   const { Compression, Table: WasmTable, WriterPropertiesBuilder, transformParquetStream } = await import('parquet-wasm');
   const iterator = results.batches[Symbol.asyncIterator]();
   let rows = 0;
-  let wrote = false;
+  let schema: Schema | undefined;
   let failure: unknown;
+  let stopped = false;
   const toWasm = (batch: RecordBatch) => {
     const table = WasmTable.fromIPCStream(tableToIPC(new Table([batch]), 'stream'));
     try {
@@ -130,22 +133,28 @@ async function writeParquet(results: Results, out: Writable): Promise<number> {
   const source = new ReadableStream({
     async pull(controller) {
       try {
+        if (stopped) {
+          await iterator.return?.();
+          controller.close();
+          return;
+        }
         const next = await iterator.next();
         if (!next.done) {
+          schema ??= next.value.schema;
+          // The writer drops, without a word, a batch whose schema is not the file's.
+          if (!util.compareSchemas(schema, next.value.schema)) throw new Error('the result changed its schema midway: a Parquet file holds one');
           rows += next.value.numRows;
-          wrote = true;
           for (const batch of toWasm(next.value)) controller.enqueue(batch);
           return;
         }
-        const schema = results.schema();
-        if (!wrote && !schema) throw new Error('the result has no schema: nothing to write as Parquet');
-        if (!wrote && schema) {
-          const empty = makeData({ type: new Struct(schema.fields), length: 0, nullCount: 0, children: schema.fields.map((field) => makeData({ type: field.type, length: 0 })) });
-          for (const batch of toWasm(new RecordBatch(schema, empty))) controller.enqueue(batch);
+        if (schema === undefined) {
+          const known = results.schema();
+          if (!known) throw new Error('the result has no schema: nothing to write as Parquet');
+          for (const batch of toWasm(emptyBatch(known))) controller.enqueue(batch);
         }
         controller.close();
       } catch (error) {
-        failure = error;
+        failure ??= error;
         controller.error(error);
       }
     },
@@ -157,10 +166,14 @@ async function writeParquet(results: Results, out: Writable): Promise<number> {
   const removeHandler = onParquetPanic('writing Parquet');
   try {
     const bytes: ReadableStream<Uint8Array> = await transformParquetStream(source, properties);
-    for await (const chunk of bytes) await write(out, chunk);
+    for await (const chunk of bytes) {
+      if (failure !== undefined) break; // no footer after a failed call
+      await write(out, chunk);
+    }
   } catch (error) {
-    throw failure ?? error;
+    failure ??= error;
   } finally {
+    stopped = true;
     removeHandler();
   }
   if (failure !== undefined) throw failure;

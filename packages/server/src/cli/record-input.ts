@@ -6,7 +6,7 @@
 import { openAsBlob } from 'node:fs';
 import type { Readable } from 'node:stream';
 import {
-  DataType, Field, FixedSizeList, RecordBatch, RecordBatchReader, Schema, Struct, makeData, tableFromIPC,
+  DataType, Field, FixedSizeList, RecordBatch, RecordBatchReader, Schema, Struct, makeData, tableFromIPC, vectorFromArray,
   type Data, type Float32, type LargeList, type List,
 } from 'apache-arrow';
 import { VECTOR_COLUMN_NAMES, batchFromRows, type ColumnTypeName, type Metric } from '@longbow/client';
@@ -102,10 +102,10 @@ async function* readArrow(source: CountingSource): AsyncGenerator<InputBatch> {
 
 /**
  * Parquet (parquet-wasm: the Rust arrow and parquet crates in WebAssembly). A file is read where
- * it lies, through a file-backed Blob, and decoded batch by batch by the library's streaming
- * reader; standard input is gathered first, since Parquet's index is at the end. The file's
- * schema metadata (a dataset's `longbow.metric`, say) is kept on every batch. Progress is the
- * share of the file's rows sent.
+ * it lies, through a file-backed Blob; the library decodes one row group at a time (its pages
+ * and decoded batches in WebAssembly memory) and hands out batches of `batchRows`. Standard
+ * input is gathered first, since Parquet's index is at the end. The file's schema metadata (a
+ * dataset's `longbow.metric`, say) is kept on every batch. Progress is the share of rows sent.
  */
 async function* readParquet(open: () => Readable, options: ReadOptions): AsyncGenerator<InputBatch> {
   let blob: Blob;
@@ -130,24 +130,40 @@ async function* readParquet(open: () => Readable, options: ReadOptions): AsyncGe
       const fileSchema = tableFromIPC(file.schema().intoIPCStream()).schema;
       let rowsTotal = 0;
       const metadata = file.metadata();
-      for (let group = 0; group < metadata.numRowGroups(); group++) rowsTotal += metadata.rowGroup(group).numRows();
-      metadata.free();
-      const vectors = new VectorShape(options.name, options.schema);
-      let rowsDone = 0;
+      try {
+        for (const group of metadata.rowGroups()) {
+          rowsTotal += group.numRows();
+          group.free();
+        }
+      } finally {
+        metadata.free();
+      }
       let stream: ReadableStream<{ intoIPCStream(): Uint8Array }>;
       try {
         stream = await file.stream({ batchSize: options.batchRows });
       } catch (error) {
         throw unreadable(error);
       }
+      const vectors = new VectorShape(options.name, options.schema);
+      // Batches whose vectors are all null while no row has told the dimension wait for one that does.
+      const waiting: { batch: RecordBatch; rowsBefore: number }[] = [];
+      let rowsDone = 0;
+      const bytesEnd = () => Math.round(blob.size * (rowsTotal === 0 ? 1 : rowsDone / rowsTotal));
       for await (const wasmBatch of stream) {
         for (const read of tableFromIPC(wasmBatch.intoIPCStream()).batches) {
           if (read.numRows === 0) continue;
           const batch = new RecordBatch(new Schema(read.schema.fields, fileSchema.metadata), read.data);
+          const rowsBefore = rowsDone;
           rowsDone += batch.numRows;
-          yield { batch: vectors.fix(batch, rowsDone - batch.numRows), bytesEnd: Math.round(blob.size * (rowsTotal === 0 ? 1 : rowsDone / rowsTotal)) };
+          if (!vectors.learn(batch, rowsBefore)) {
+            waiting.push({ batch, rowsBefore });
+            continue;
+          }
+          for (const held of waiting.splice(0)) yield { batch: vectors.fix(held.batch, held.rowsBefore), bytesEnd: bytesEnd() };
+          yield { batch: vectors.fix(batch, rowsBefore), bytesEnd: bytesEnd() };
         }
       }
+      if (waiting.length > 0) throw new TypeError(`${options.name}: ${vectors.undecided()}`);
       if (rowsDone === 0) yield { batch: emptyBatch(fileSchema), bytesEnd: blob.size }; // creates the dataset with its schema
     } finally {
       file.free();
@@ -157,50 +173,86 @@ async function* readParquet(open: () => Readable, options: ReadOptions): AsyncGe
   }
 }
 
-function emptyBatch(schema: Schema): RecordBatch {
-  const children = schema.fields.map((field) => makeData({ type: field.type, length: 0 }));
+/** A batch of no rows with `schema` (nested types get their children, as builders make them). */
+export function emptyBatch(schema: Schema): RecordBatch {
+  const children = schema.fields.map((field) => vectorFromArray([], field.type).data[0]);
   return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: 0, nullCount: 0, children }));
+}
+
+/** Element types a vector column may have (what the server stores). */
+function isVectorElement(type: DataType): boolean {
+  return DataType.isFloat(type) || (DataType.isInt(type) && type.bitWidth === 8);
 }
 
 /**
  * Parquet has no fixed-size list: a vector column written by anything but Arrow (Spark, DuckDB,
- * pandas, Polars) arrives as a List or LargeList. A `vector` or `embedding` list column whose
- * rows all hold the same number of values becomes the FixedSizeList the server stores (the
- * values are not copied unless rows are null: a null row gets room for its vector). One
- * dimension holds across batches (and is the dataset's, when it exists); rows of another
- * length, and null values inside a vector, are refused, naming the first such row.
+ * pandas, Polars) arrives as a List or LargeList. The vector column is the first column named
+ * `vector` or `embedding`, as for the server; when it is a list of numbers whose rows all hold
+ * the same number of values, it becomes the FixedSizeList the server stores (the values are not
+ * copied unless rows are null: a null row gets a slot of zeros and stays null). One dimension
+ * holds across batches, and is the dataset's when it has this column; rows of another length,
+ * empty vectors and null values inside a vector are refused, naming the first such row.
  */
 export class VectorShape {
   private dimensions: number | undefined;
+  private column: string | undefined;
 
-  constructor(private readonly name: string, schema?: Schema) {
-    const field = schema?.fields.find((candidate) => VECTOR_COLUMN_NAMES.includes(candidate.name));
-    if (field && DataType.isFixedSizeList(field.type)) this.dimensions = field.type.listSize;
+  constructor(private readonly name: string, private readonly dataset?: Schema) {}
+
+  /** The batch's vector column, when it is a list of numbers this class converts. */
+  private listColumn(batch: RecordBatch): number | undefined {
+    const index = batch.schema.fields.findIndex((field) => VECTOR_COLUMN_NAMES.includes(field.name));
+    if (index < 0) return undefined;
+    const field = batch.schema.fields[index];
+    this.column = field.name;
+    if (this.dimensions === undefined) {
+      const known = this.dataset?.fields.find((candidate) => candidate.name === field.name)?.type ?? field.type;
+      if (DataType.isFixedSizeList(known)) this.dimensions = known.listSize;
+    }
+    const type = field.type;
+    if (!(DataType.isList(type) || DataType.isLargeList(type)) || !isVectorElement(type.children[0].type)) return undefined;
+    return index;
   }
 
+  /**
+   * Checks the batch's vector lengths and learns the dimension from its first non-null row;
+   * false when the dimension is still unknown (every vector so far null), so the batch must wait.
+   */
+  learn(batch: RecordBatch, rowsBefore = 0): boolean {
+    const index = this.listColumn(batch);
+    if (index === undefined) return true;
+    const data = batch.data.children[index] as Data<List | LargeList>;
+    const offsets = data.valueOffsets;
+    for (let row = 0; row < data.length; row++) {
+      if (!data.getValid(row)) continue;
+      const size = Number(offsets[row + 1]) - Number(offsets[row]);
+      const where = `${this.name}: column "${this.column}", row ${rowsBefore + row + 1}`;
+      if (size === 0) throw new TypeError(`${where}: an empty vector`);
+      this.dimensions ??= size;
+      if (size !== this.dimensions) throw new TypeError(`${where}: ${size} values where the vectors have ${this.dimensions}; a vector column needs one length`);
+    }
+    return this.dimensions !== undefined;
+  }
+
+  /** Why waiting batches could not be sent. */
+  undecided(): string {
+    return `column "${this.column}" holds only null vectors, so nothing tells their dimension`;
+  }
+
+  /** The batch with its vector column as a FixedSizeList (call learn() first). */
   fix(batch: RecordBatch, rowsBefore = 0): RecordBatch {
-    const index = batch.schema.fields.findIndex((field) => VECTOR_COLUMN_NAMES.includes(field.name)
-      && (DataType.isList(field.type) || DataType.isLargeList(field.type)));
-    if (index < 0 || batch.numRows === 0) return batch;
+    const index = this.listColumn(batch);
+    const dimensions = this.dimensions;
+    if (index === undefined || dimensions === undefined || batch.numRows === 0) return batch;
     const field = batch.schema.fields[index];
     const data = batch.data.children[index] as Data<List | LargeList>;
     const offsets = data.valueOffsets;
-    const sizeOf = (row: number) => Number(offsets[row + 1]) - Number(offsets[row]);
-    const where = (row: number) => `${this.name}: column "${field.name}", row ${rowsBefore + row + 1}`;
-    for (let row = 0; row < data.length; row++) {
-      if (!data.getValid(row)) continue;
-      const size = sizeOf(row);
-      this.dimensions ??= size;
-      if (size !== this.dimensions) throw new TypeError(`${where(row)}: ${size} values where the vectors have ${this.dimensions}; a vector column needs one length`);
-    }
-    const dimensions = this.dimensions;
-    if (dimensions === undefined) return batch; // every row null: nothing tells the dimension
     const child = data.children[0];
     if (child.nullCount > 0) {
       for (let row = 0; row < data.length; row++) {
         if (!data.getValid(row)) continue;
         for (let i = Number(offsets[row]); i < Number(offsets[row + 1]); i++) {
-          if (!child.getValid(i)) throw new TypeError(`${where(row)}: a null value inside a vector`);
+          if (!child.getValid(i)) throw new TypeError(`${this.name}: column "${field.name}", row ${rowsBefore + row + 1}: a null value inside a vector`);
         }
       }
     }
