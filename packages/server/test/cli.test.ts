@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { Field, Float32, Int64, LargeList, List, tableFromIPC, tableToIPC, vectorFromArray, Table, type RecordBatch, type Vector } from 'apache-arrow';
 import { CsvParser, parseCsv, csvLine } from '../src/cli/csv.ts';
 import { runCli } from '../src/cli/longbow-cli.ts';
-import { VectorShape } from '../src/cli/record-input.ts';
+import { VectorShape } from '../src/cli/parquet.ts';
 import { writeResults } from '../src/cli/output-writer.ts';
 import { displayText, csvText } from '../src/cli/cell-format.ts';
 import { makeBatch } from './helpers.ts';

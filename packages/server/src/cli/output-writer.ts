@@ -5,13 +5,10 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import {
-  RecordBatchFileWriter, RecordBatchStreamWriter, Table, tableToIPC, util, type RecordBatch, type Schema,
-} from 'apache-arrow';
+import { RecordBatchFileWriter, RecordBatchStreamWriter, type RecordBatch, type Schema } from 'apache-arrow';
 import { csvText, jsonText, jsonValue, type JsonValue } from './cell-format.ts';
 import { csvLine } from './csv.ts';
-import { onParquetPanic } from './parquet-panic.ts';
-import { emptyBatch } from './record-input.ts';
+import { writeParquet } from './parquet.ts';
 import { renderTable } from './table-printer.ts';
 
 export const OUTPUT_FORMATS = ['table', 'csv', 'jsonl', 'arrow', 'parquet'] as const;
@@ -104,82 +101,6 @@ async function writeArrow(results: Results, out: Writable, fileFormat: boolean):
   return rows;
 }
 
-/** Row groups are closed at this size (of Arrow data), so memory holds at most about one. */
-const PARQUET_ROW_GROUP_BYTES = 128 * 1024 * 1024;
-
-/**
- * Parquet through parquet-wasm's streaming writer: each result batch goes in as it arrives and
- * the file's bytes come out row group by row group (zstd). A result without rows still gives a
- * file with the schema. The library's writer ignores failures on both sides (it ends its file
- * normally when its input fails, and keeps pulling when its output was refused), so both are
- * tracked here: a failed call stops the output before the file's footer (what was written is
- * then not a readable file) and fails the command; a failed output stops the input.
- */
-async function writeParquet(results: Results, out: Writable): Promise<number> {
-  const { Compression, Table: WasmTable, WriterPropertiesBuilder, transformParquetStream } = await import('parquet-wasm');
-  const iterator = results.batches[Symbol.asyncIterator]();
-  let rows = 0;
-  let schema: Schema | undefined;
-  let failure: unknown;
-  let stopped = false;
-  const toWasm = (batch: RecordBatch) => {
-    const table = WasmTable.fromIPCStream(tableToIPC(new Table([batch]), 'stream'));
-    try {
-      return table.recordBatches();
-    } finally {
-      table.free();
-    }
-  };
-  const source = new ReadableStream({
-    async pull(controller) {
-      try {
-        if (stopped) {
-          await iterator.return?.();
-          controller.close();
-          return;
-        }
-        const next = await iterator.next();
-        if (!next.done) {
-          schema ??= next.value.schema;
-          // The writer drops, without a word, a batch whose schema is not the file's.
-          if (!util.compareSchemas(schema, next.value.schema)) throw new Error('the result changed its schema midway: a Parquet file holds one');
-          rows += next.value.numRows;
-          for (const batch of toWasm(next.value)) controller.enqueue(batch);
-          return;
-        }
-        if (schema === undefined) {
-          const known = results.schema();
-          if (!known) throw new Error('the result has no schema: nothing to write as Parquet');
-          for (const batch of toWasm(emptyBatch(known))) controller.enqueue(batch);
-        }
-        controller.close();
-      } catch (error) {
-        failure ??= error;
-        controller.error(error);
-      }
-    },
-    async cancel() {
-      await iterator.return?.();
-    },
-  });
-  const properties = new WriterPropertiesBuilder().setCompression(Compression.ZSTD).setMaxRowGroupBytes(PARQUET_ROW_GROUP_BYTES).build();
-  const removeHandler = onParquetPanic('writing Parquet');
-  try {
-    const bytes: ReadableStream<Uint8Array> = await transformParquetStream(source, properties);
-    for await (const chunk of bytes) {
-      if (failure !== undefined) break; // no footer after a failed call
-      await write(out, chunk);
-    }
-  } catch (error) {
-    failure ??= error;
-  } finally {
-    stopped = true;
-    removeHandler();
-  }
-  if (failure !== undefined) throw failure;
-  return rows;
-}
-
 async function writeTable(results: Results, out: Writable, rowsMax: number | undefined): Promise<{ rows: number; more: boolean }> {
   const batches: RecordBatch[] = [];
   let rows = 0;
@@ -214,7 +135,7 @@ export async function writeResults(results: Results, out: Writable, options: Wri
     case 'csv': return { rows: await writeCsv(results, out), more: false };
     case 'jsonl': return { rows: await writeJsonLines(results, out), more: false };
     case 'arrow': return { rows: await writeArrow(results, out, options.arrowFile ?? false), more: false };
-    case 'parquet': return { rows: await writeParquet(results, out), more: false };
+    case 'parquet': return { rows: await writeParquet(results, out, write), more: false };
     case 'table': return writeTable(results, out, options.tableRowsMax);
   }
 }

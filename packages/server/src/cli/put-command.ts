@@ -91,8 +91,8 @@ export async function putCommand(args: readonly string[], io: CliIo): Promise<nu
     async function* batches(): AsyncGenerator<RecordBatch> {
       let bytesBefore = 0;
       for (const file of files) {
-        const open = (): Readable => (file.path === '-' ? io.stdin as Readable : createReadStream(file.path));
         const path = file.path === '-' ? undefined : file.path;
+        const open = (): Readable => (path === undefined ? io.stdin as Readable : createReadStream(path));
         for await (const { batch, bytesEnd } of readBatches(open, { format: file.format, batchRows, schema, types, metric, name: file.path, path })) {
           schema = batch.schema;
           rowsRead += batch.numRows;

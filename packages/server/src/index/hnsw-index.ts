@@ -64,6 +64,11 @@ function finiteRow(vectors: Float32Array, row: number, dimensions: number): bool
   return true;
 }
 
+/** Throws unless `value` is an integer >= `least` (no allocation: it runs on every search). */
+function atLeast(name: string, value: number, least: number): void {
+  if (!Number.isSafeInteger(value) || value < least) throw new RangeError(`${name} must be an integer >= ${least}, got ${value}`);
+}
+
 export class HnswIndex implements VectorIndex {
   readonly dimensions: number;
   readonly metric: Metric;
@@ -178,9 +183,9 @@ export class HnswIndex implements VectorIndex {
     const count = queries.length / this.dimensions;
     // The addon checks none of these (see usearch-native.ts).
     if (!Number.isInteger(count)) throw new RangeError(`queries hold ${queries.length} values, not a multiple of ${this.dimensions}`);
-    for (const [name, value, least] of [['wanted', wanted, 1], ['ef', ef, 1], ['threads', threads, 0]] as const) {
-      if (!Number.isSafeInteger(value) || value < least) throw new RangeError(`${name} must be an integer >= ${least}, got ${value}`);
-    }
+    atLeast('wanted', wanted, 1);
+    atLeast('ef', ef, 1);
+    atLeast('threads', threads, 0);
     const asked = Math.max(1, Math.min(Math.max(wanted, ef), Math.max(1, this.index.size())));
     const ordinals = new Float64Array(count * wanted);
     const distances = new Float32Array(count * wanted);
