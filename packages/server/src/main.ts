@@ -9,6 +9,8 @@ import { createLogger } from './log/logger.ts';
 import { LongbowServer } from './server.ts';
 import { RecoveryError } from './persistence.ts';
 import { configEnvironment, unknownVariables } from './config/env-file.ts';
+import { applyConcurrentMarking, concurrentMarkingEnabled } from './gc-mode.ts';
+import { availableParallelism } from 'node:os';
 
 const EXIT_CONFIG = 2;
 const EXIT_FAILURE = 1;
@@ -30,6 +32,10 @@ async function main(): Promise<void> {
   }
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
   for (const variable of unknown) logger.warn({ variable }, `Unknown setting ${variable} is ignored (see docs/configuration.md)`);
+  const concurrentMarking = concurrentMarkingEnabled(config.gcConcurrentMarking);
+  applyConcurrentMarking(concurrentMarking);
+  logger.info({ gc_concurrent_marking: concurrentMarking, setting: config.gcConcurrentMarking, cores: availableParallelism() },
+    `V8 concurrent marking ${concurrentMarking ? 'on' : 'off'} (LONGBOW_GC_CONCURRENT_MARKING=${config.gcConcurrentMarking})`);
   const server = new LongbowServer(config, logger);
   server.onFatal = () => process.exit(EXIT_FAILURE);
 
