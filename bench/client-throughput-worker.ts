@@ -9,15 +9,20 @@
  * {"op":"put","name":N,"dataset":D[,"batch_bytes_max":B]} -> {"seconds","rows","batches"};
  * {"op":"get","dataset":D} -> {"seconds","rows","batches"};
  * {"op":"getloop","dataset":D,"count":N} -> {"seconds"} for N gets in a row (each result dropped);
- * {"op":"check","name":N,"dataset":D} -> {"equal": bool}; {"op":"drop","dataset":D}.
+ * {"op":"check","name":N,"dataset":D} -> {"equal": bool}; {"op":"drop","dataset":D};
+ * {"op":"info"} -> {"gc_setting","concurrent_marking"}.
+ *
+ * BENCH_TS_CONCURRENT_MARKING (default auto) is passed to the client's
+ * configureConcurrentMarking() at startup, as docs/client.md advises for applications that move
+ * large data; `v8` leaves V8's default (concurrent marking on) untouched.
  */
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { tableFromIPC, type Table } from 'apache-arrow';
-import { Longbow } from '@longbow/client';
+import { Longbow, configureConcurrentMarking, type ConcurrentMarkingSetting } from '@longbow/client';
 
 interface Command {
-  op: 'load' | 'put' | 'get' | 'getloop' | 'check' | 'drop';
+  op: 'load' | 'put' | 'get' | 'getloop' | 'check' | 'drop' | 'info';
   name?: string;
   path?: string;
   dataset?: string;
@@ -27,6 +32,8 @@ interface Command {
 
 const url = process.argv[2];
 if (!url) throw new Error('usage: client-throughput-worker.ts grpc://host:port');
+const gcSetting = process.env.BENCH_TS_CONCURRENT_MARKING ?? 'auto';
+const concurrentMarking = gcSetting === 'v8' ? null : configureConcurrentMarking(gcSetting as ConcurrentMarkingSetting);
 const lb = await Longbow.connect(url);
 const tables = new Map<string, Table>();
 
@@ -76,6 +83,7 @@ async function handle(command: Command): Promise<Record<string, unknown>> {
     }
     case 'check': return { equal: sameData(tables.get(command.name!)!, await lb.get(command.dataset!)) };
     case 'drop': return { ...(await lb.drop(command.dataset!)) };
+    case 'info': return { gc_setting: gcSetting, concurrent_marking: concurrentMarking };
   }
 }
 

@@ -24,6 +24,9 @@ timed inside its own client process around the client call alone:
            result out of the timing in pyarrow (freed when dropped, after the call) but not in
            TS (V8 collects it during a later call); a loop times both alike.
 A figure is table.nbytes / 1e6 / median seconds (MB/s); the ratio is TS / pyarrow. Goal: >= 0.9.
+The worker calls the client's configureConcurrentMarking(BENCH_TS_CONCURRENT_MARKING) at startup
+(default auto: V8's concurrent marking off on 2 cores or fewer, as docs/client.md advises);
+BENCH_TS_CONCURRENT_MARKING=v8 leaves V8's default. The setting is printed and saved.
 Results: a table on stdout and .cache/bench/client_throughput.json. Exit status 0 whatever the
 ratio; non-zero only when the bench itself fails.
 """
@@ -53,6 +56,8 @@ OUT_JSON = OUT_DIR / "client_throughput.json"
 # Gets per timed call of the "DoGet xN" rows.
 GET_LOOP = int(os.environ.get("BENCH_GET_LOOP", "10"))
 TARGET_RATIO = 0.9
+# What the TS worker reports about its garbage collection setting (see the docstring).
+GC_STATE: dict = {}
 
 
 class PyarrowClient:
@@ -169,6 +174,10 @@ def main() -> int:
         clients.append(py)
         ts = TsClient(port)
         clients.append(ts)
+        gc = ts.call(op="info")
+        GC_STATE.update(gc)
+        print(f"TS client: BENCH_TS_CONCURRENT_MARKING={gc['gc_setting']}, V8 concurrent marking "
+              + {True: "on", False: "off", None: "left at V8's default"}[gc["concurrent_marking"]], flush=True)
 
         counter = {"n": 0}
 
@@ -277,6 +286,7 @@ def write_json(rows: list[dict], nbytes: int) -> None:
         "repeat": REPEAT,
         "warmup": WARMUP,
         "wal_sync": WAL_SYNC,
+        "ts_gc": GC_STATE,
         "mb": "1e6 bytes of table.nbytes",
         "target_ratio": TARGET_RATIO,
         "machine": {

@@ -10,3 +10,4 @@ export { GrpcMessageReader, messagePrefix } from './transport/grpc-framing.ts';
 export { ClientConnection, type ClientConnectionOptions } from './http2/client-connection.ts';
 export type { ClientStream } from './http2/client-stream.ts';
 export type { DirectSink } from './http2/stream.ts';
+export * from './gc.ts';

@@ -9,8 +9,8 @@ import { createLogger } from './log/logger.ts';
 import { LongbowServer } from './server.ts';
 import { RecoveryError } from './persistence.ts';
 import { configEnvironment, unknownVariables } from './config/env-file.ts';
-import { applyConcurrentMarking, concurrentMarkingEnabled } from './gc-mode.ts';
 import { availableParallelism } from 'node:os';
+import { configureConcurrentMarking } from '@longbow/flight';
 
 const EXIT_CONFIG = 2;
 const EXIT_FAILURE = 1;
@@ -32,8 +32,7 @@ async function main(): Promise<void> {
   }
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
   for (const variable of unknown) logger.warn({ variable }, `Unknown setting ${variable} is ignored (see docs/configuration.md)`);
-  const concurrentMarking = concurrentMarkingEnabled(config.gcConcurrentMarking);
-  applyConcurrentMarking(concurrentMarking);
+  const concurrentMarking = configureConcurrentMarking(config.gcConcurrentMarking);
   logger.info({ gc_concurrent_marking: concurrentMarking, setting: config.gcConcurrentMarking, cores: availableParallelism() },
     `V8 concurrent marking ${concurrentMarking ? 'on' : 'off'} (LONGBOW_GC_CONCURRENT_MARKING=${config.gcConcurrentMarking})`);
   const server = new LongbowServer(config, logger);
