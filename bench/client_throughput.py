@@ -23,6 +23,9 @@ timed inside its own client process around the client call alone:
            timed as a whole (the figure is per get). A single call leaves the release of its
            result out of the timing in pyarrow (freed when dropped, after the call) but not in
            TS (V8 collects it during a later call); a loop times both alike.
+Each timed call starts after an untimed pause of BENCH_SETTLE_MS (default 250): without it, work
+one client's process puts off past its call (V8's marking and sweeping) ran during the other
+client's timed call, both clients and the server sharing the machine's cores.
 A figure is table.nbytes / 1e6 / median seconds (MB/s); the ratio is TS / pyarrow. Goal: >= 0.9.
 The worker calls the client's configureConcurrentMarking(BENCH_TS_CONCURRENT_MARKING) at startup
 (default auto: V8's concurrent marking off on 2 cores or fewer, as docs/client.md advises);
@@ -48,7 +51,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 
 from flight_throughput import (  # same directory: servers, data and environment shared with the Flight bench
-    DIM, OUT_DIR, REPEAT, ROOT, ROWS, START_TIMEOUT_S, WAL_SYNC, WARMUP, _git_state, _node_version, _spawn,
+    DIM, OUT_DIR, REPEAT, ROOT, ROWS, SETTLE_S, START_TIMEOUT_S, WAL_SYNC, WARMUP, _git_state, _node_version, _spawn,
     _stop_children, layouts, make_table, start_longbow,
 )
 
@@ -135,7 +138,9 @@ def measure(first, second) -> dict[str, list[float]]:
         second()
     times: dict[str, list[float]] = {"pyarrow": [], "ts": []}
     for _ in range(REPEAT):
+        time.sleep(SETTLE_S)
         times["pyarrow"].append(first())
+        time.sleep(SETTLE_S)
         times["ts"].append(second())
     return times
 
@@ -286,6 +291,7 @@ def write_json(rows: list[dict], nbytes: int) -> None:
         "repeat": REPEAT,
         "warmup": WARMUP,
         "wal_sync": WAL_SYNC,
+        "settle_ms": SETTLE_S * 1000,
         "ts_gc": GC_STATE,
         "mb": "1e6 bytes of table.nbytes",
         "target_ratio": TARGET_RATIO,

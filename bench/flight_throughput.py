@@ -13,7 +13,9 @@ random with a fixed seed (~51 MB), in two layouts: one single batch, and 8192-ro
 
 For each layout and operation (DoPut, DoGet) each server gets BENCH_WARMUP (default 5) warm-up calls, then
 BENCH_REPEAT (default 5) timed calls, interleaved ours/anchor/ours/anchor/... so that
-machine noise hits both alike. A figure is table.nbytes / 1e6 / median seconds (MB/s).
+machine noise hits both alike. Each timed call starts after an untimed pause of BENCH_SETTLE_MS
+(default 250), so that work a server put off until after its call (V8's incremental marking,
+freeing memory) runs before the other server's call rather than during it. A figure is table.nbytes / 1e6 / median seconds (MB/s).
 Both servers keep everything they receive: every put goes to a new dataset name, so neither
 can reuse the memory of an earlier put (a store that drops or overwrites between puts would
 measure allocator reuse, not ingest). DoGet reads the dataset of the latest put. Results: a table on stdout and .cache/bench/flight_throughput.json.
@@ -52,6 +54,8 @@ DIM = 128
 SEED = 42
 SMALL_BATCH_ROWS = 8192
 REPEAT = int(os.environ.get("BENCH_REPEAT", "5"))
+# Untimed pause before each timed call (see the docstring); shared with the client bench.
+SETTLE_S = float(os.environ.get("BENCH_SETTLE_MS", "250")) / 1000
 WARMUP = int(os.environ.get("BENCH_WARMUP", "5"))
 WAL_SYNC = os.environ.get("BENCH_WAL_SYNC", "off")
 START_TIMEOUT_S = float(os.environ.get("BENCH_START_TIMEOUT", "60"))
@@ -271,7 +275,9 @@ def measure(ours: Target, anchor: Target, call: Callable[[Target], float]) -> di
         call(anchor)
     times: dict[str, list[float]] = {"ours": [], "anchor": []}
     for _ in range(REPEAT):
+        time.sleep(SETTLE_S)
         times["ours"].append(call(ours))
+        time.sleep(SETTLE_S)
         times["anchor"].append(call(anchor))
     return times
 
@@ -379,7 +385,8 @@ def write_json(rows: list[dict], nbytes: int) -> None:
         "dim": DIM,
         "table_nbytes": nbytes,
         "repeat": REPEAT,
-        "warmup": 1,
+        "warmup": WARMUP,
+        "settle_ms": SETTLE_S * 1000,
         "mb": "1e6 bytes of table.nbytes",
         "targets": {"ratio_now": TARGET_NOW, "ratio_goal": TARGET_GOAL},
         "machine": {
