@@ -9,12 +9,7 @@ process.stdout.on('error', (error) => {
   if (error.code === 'EPIPE') process.exit(0);
   throw error;
 });
-const { applyGcSetting, runCli } = await import('../src/cli/longbow-cli.ts');
-const gcError = applyGcSetting(process.argv.slice(2), process.env);
-if (gcError !== undefined) {
-  process.stderr.write(`${gcError}\n`);
-  process.exit(2);
-}
+const { runCli } = await import('../src/cli/longbow-cli.ts');
 const code = await runCli(process.argv.slice(2), {
   stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env,
 });

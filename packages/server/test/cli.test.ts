@@ -36,10 +36,10 @@ const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) =
 let server: ChildProcess;
 let url = '';
 
-function run(args: string[], stdin?: Buffer, env: Record<string, string> = {}): Promise<Run> {
+function run(args: string[], stdin?: Buffer): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: directory, env: { ...cleanEnv, LONGBOW_URL: url, ...env },
+      cwd: directory, env: { ...cleanEnv, LONGBOW_URL: url },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const stdout: Buffer[] = [];
@@ -144,16 +144,6 @@ describe('`longbow` as a child process, against `longbow serve`', () => {
     assert.match(missing.stderr, /^longbow: dataset not found: no-such-dataset \(NOT_FOUND, DATASET_NOT_FOUND\)/);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /get takes one dataset name/);
-  });
-
-  test('LONGBOW_GC_CONCURRENT_MARKING: the client commands take auto, on and off, and refuse anything else with exit 2', async () => {
-    for (const setting of ['auto', 'on', 'off']) {
-      const listed = await run(['ls'], undefined, { LONGBOW_GC_CONCURRENT_MARKING: setting });
-      assert.equal(listed.code, 0, `${setting}: ${listed.stderr}`);
-    }
-    const refused = await run(['ls'], undefined, { LONGBOW_GC_CONCURRENT_MARKING: 'sometimes' });
-    assert.equal(refused.code, 2);
-    assert.match(refused.stderr, /LONGBOW_GC_CONCURRENT_MARKING must be auto, on or off, got "sometimes"/);
   });
 });
 

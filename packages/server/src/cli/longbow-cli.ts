@@ -3,7 +3,6 @@
  * Exit codes: 0 success, 1 the server refused or the input was bad, 2 a wrong command line.
  */
 import { LongbowError } from '@longbow/client';
-import { CONCURRENT_MARKING_SETTINGS, configureConcurrentMarking, type ConcurrentMarkingSetting } from '@longbow/flight';
 import { dropCommand, infoCommand, lsCommand, snapshotCommand, statsCommand } from './admin-commands.ts';
 import { CONNECTION_HELP, UsageError, connectionOf, type CliIo } from './cli-args.ts';
 import { putCommand } from './put-command.ts';
@@ -55,8 +54,6 @@ put:
   --batch-rows N     rows per batch read from CSV/JSON/Parquet (default 10000)
   --progress         progress bar even when stderr is not a terminal; -q, --quiet: none
 
-environment: LONGBOW_URL, LONGBOW_TOKEN; LONGBOW_GC_CONCURRENT_MARKING (auto, on, off) as for the server.
-
 See docs/cli.md.
 `;
 
@@ -79,23 +76,6 @@ function optionValue(args: readonly string[], long: string, short: string): stri
     if ((args[i] === long || args[i] === short) && i + 1 < args.length) return args[i + 1];
     if (args[i].startsWith(`${long}=`)) return args[i].slice(long.length + 1);
   }
-  return undefined;
-}
-
-/**
- * The client commands move whole files through Arrow buffers, as the server does, so they take
- * the server's garbage collection setting (LONGBOW_GC_CONCURRENT_MARKING, default auto: V8's
- * concurrent marking off on 2 cores or fewer; see docs/configuration.md). `serve` leaves it to
- * the server, which reads it with the rest of its configuration. Called by bin/longbow.js, once
- * per process; returns an error message for a value that is not a setting.
- */
-export function applyGcSetting(argv: readonly string[], env: CliIo['env']): string | undefined {
-  if (argv[0] === 'serve') return undefined;
-  const value = env.LONGBOW_GC_CONCURRENT_MARKING ?? 'auto';
-  if (!(CONCURRENT_MARKING_SETTINGS as readonly string[]).includes(value)) {
-    return `longbow: LONGBOW_GC_CONCURRENT_MARKING must be auto, on or off, got ${JSON.stringify(value)}`;
-  }
-  configureConcurrentMarking(value as ConcurrentMarkingSetting);
   return undefined;
 }
 
