@@ -52,7 +52,7 @@ import pyarrow.flight as flight
 
 from flight_throughput import (  # same directory: servers, data and environment shared with the Flight bench
     DIM, OUT_DIR, REPEAT, ROOT, ROWS, SETTLE_S, START_TIMEOUT_S, WAL_SYNC, WARMUP, _git_state, _node_version, _spawn,
-    _stop_children, layouts, make_table, start_longbow,
+    _stop_children, layouts, longbow_gc_state, make_table, start_longbow,
 )
 
 OUT_JSON = OUT_DIR / "client_throughput.json"
@@ -175,6 +175,7 @@ def main() -> int:
         print(f"data: {ROWS} rows, id int64 + vector FixedSizeList<float32>[{DIM}], {nbytes / 1e6:.1f} MB; "
               f"{REPEAT} repetitions after {WARMUP} warm-up, interleaved; server with LONGBOW_WAL_SYNC={WAL_SYNC}", flush=True)
         port = start_longbow(workdir)
+        print(f"server: V8 concurrent marking {longbow_gc_state()}", flush=True)
         py = PyarrowClient(port)
         clients.append(py)
         ts = TsClient(port)
@@ -293,6 +294,7 @@ def write_json(rows: list[dict], nbytes: int) -> None:
         "wal_sync": WAL_SYNC,
         "settle_ms": SETTLE_S * 1000,
         "ts_gc": GC_STATE,
+        "server_gc": longbow_gc_state(),
         "mb": "1e6 bytes of table.nbytes",
         "target_ratio": TARGET_RATIO,
         "machine": {

@@ -15,7 +15,8 @@ For each layout and operation (DoPut, DoGet) each server gets BENCH_WARMUP (defa
 BENCH_REPEAT (default 5) timed calls, interleaved ours/anchor/ours/anchor/... so that
 machine noise hits both alike. Each timed call starts after an untimed pause of BENCH_SETTLE_MS
 (default 250), so that work a server put off until after its call (V8's incremental marking,
-freeing memory) runs before the other server's call rather than during it. A figure is table.nbytes / 1e6 / median seconds (MB/s).
+freeing memory) runs before the other server's call rather than during it. A figure is
+table.nbytes / 1e6 / median seconds (MB/s).
 Both servers keep everything they receive: every put goes to a new dataset name, so neither
 can reuse the memory of an earlier put (a store that drops or overwrites between puts would
 measure allocator reuse, not ingest). DoGet reads the dataset of the latest put. Results: a table on stdout and .cache/bench/flight_throughput.json.
@@ -188,6 +189,20 @@ def start_longbow(workdir: Path) -> int:
     return _wait_for(port, proc, "Longbow server", log)
 
 
+def longbow_gc_state() -> dict:
+    """What the bench server logged at startup about V8's concurrent marking
+    (LONGBOW_GC_CONCURRENT_MARKING): whether it runs, the setting, the cores counted."""
+    log = OUT_DIR / "longbow-server.log"
+    for line in log.read_text(errors="replace").splitlines():
+        if '"gc_concurrent_marking"' in line:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                return {}
+            return {key: entry.get(key) for key in ("gc_concurrent_marking", "setting", "cores")}
+    return {}
+
+
 def start_anchor() -> int:
     log = OUT_DIR / "anchor-server.log"
     with open(log, "wb") as err:
@@ -300,6 +315,7 @@ def main() -> int:
         started = time.perf_counter()
         ours = Target("ours", start_longbow(workdir))
         targets.append(ours)
+        print(f"ours: V8 concurrent marking {longbow_gc_state()}", flush=True)
         anchor = Target("anchor", start_anchor())
         targets.append(anchor)
         print(f"servers up in {time.perf_counter() - started:.1f} s", flush=True)
@@ -387,6 +403,7 @@ def write_json(rows: list[dict], nbytes: int) -> None:
         "repeat": REPEAT,
         "warmup": WARMUP,
         "settle_ms": SETTLE_S * 1000,
+        "server_gc": longbow_gc_state(),
         "mb": "1e6 bytes of table.nbytes",
         "targets": {"ratio_now": TARGET_NOW, "ratio_goal": TARGET_GOAL},
         "machine": {

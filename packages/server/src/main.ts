@@ -4,13 +4,12 @@
  * Exit 0 after a clean shutdown (SIGTERM/SIGINT), 2 for invalid configuration, 3 when recovery
  * finds a corrupt write-ahead log, 1 otherwise (including a WAL write or fsync failure).
  */
+import { configureConcurrentMarking, usableCores } from '@longbow/flight';
 import { ConfigError, loadConfig, type Config } from './config/config.ts';
 import { createLogger } from './log/logger.ts';
 import { LongbowServer } from './server.ts';
 import { RecoveryError } from './persistence.ts';
 import { configEnvironment, unknownVariables } from './config/env-file.ts';
-import { availableParallelism } from 'node:os';
-import { configureConcurrentMarking } from '@longbow/flight';
 
 const EXIT_CONFIG = 2;
 const EXIT_FAILURE = 1;
@@ -32,8 +31,9 @@ async function main(): Promise<void> {
   }
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
   for (const variable of unknown) logger.warn({ variable }, `Unknown setting ${variable} is ignored (see docs/configuration.md)`);
-  const concurrentMarking = configureConcurrentMarking(config.gcConcurrentMarking);
-  logger.info({ gc_concurrent_marking: concurrentMarking, setting: config.gcConcurrentMarking, cores: availableParallelism() },
+  const cores = usableCores();
+  const concurrentMarking = configureConcurrentMarking(config.gcConcurrentMarking, cores);
+  logger.info({ gc_concurrent_marking: concurrentMarking, setting: config.gcConcurrentMarking, cores },
     `V8 concurrent marking ${concurrentMarking ? 'on' : 'off'} (LONGBOW_GC_CONCURRENT_MARKING=${config.gcConcurrentMarking})`);
   const server = new LongbowServer(config, logger);
   server.onFatal = () => process.exit(EXIT_FAILURE);

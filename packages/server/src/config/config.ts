@@ -4,6 +4,7 @@
  * same variables (a test checks).
  */
 import { z } from 'zod';
+import { CONCURRENT_MARKING_SETTINGS, type ConcurrentMarkingSetting } from '@longbow/flight';
 import { LOG_LEVELS, type LogLevel } from '../log/logger.ts';
 import { parseDuration, parseSize } from './units.ts';
 
@@ -29,7 +30,7 @@ export interface Config {
   hnswEfSearch: number;
   vectorIndex: 'hnsw' | 'exact';
   grpcTransport: 'http2' | 'node-http2' | 'grpc-js';
-  gcConcurrentMarking: 'auto' | 'on' | 'off';
+  gcConcurrentMarking: ConcurrentMarkingSetting;
 }
 
 const duration = (what: string) => z.string().transform((text, context) => {
@@ -85,7 +86,7 @@ export const SETTINGS = {
   vectorIndex: { variable: 'LONGBOW_VECTOR_INDEX', defaultValue: 'hnsw', schema: z.enum(['hnsw', 'exact']), description: '`hnsw`: a dataset with more than 8 MiB of vectors gets an HNSW graph, built in the background. `exact`: no graphs; every search scans the vectors exactly (no background CPU, slower searches of large datasets).' },
   grpcTransport: { variable: 'LONGBOW_GRPC_TRANSPORT', defaultValue: 'http2', schema: z.enum(['http2', 'node-http2', 'grpc-js']), description: 'The gRPC transport of both ports. `http2`: Longbow\'s own HTTP/2 (fastest for large batches). `node-http2`: Node\'s `node:http2`. `grpc-js`: @grpc/grpc-js. The last two are there as fallbacks; all three serve the same protocol.' },
   hnswEfSearch: { variable: 'LONGBOW_HNSW_EF_SEARCH', defaultValue: '64', schema: positiveInteger(4096), description: 'HNSW candidate list size per query (a search may override it with `ef`); higher: better recall, slower search.' },
-  gcConcurrentMarking: { variable: 'LONGBOW_GC_CONCURRENT_MARKING', defaultValue: 'auto', schema: z.enum(['auto', 'on', 'off']), description: 'V8\'s concurrent marking (garbage collection on helper threads). `auto`: off on machines with 2 cores or fewer, where those threads compete with the event loop and cost a large put more CPU than they save (docs/performance.md, "Garbage collection"), on otherwise. `on`, `off`: always.' },
+  gcConcurrentMarking: { variable: 'LONGBOW_GC_CONCURRENT_MARKING', defaultValue: 'auto', schema: z.enum(CONCURRENT_MARKING_SETTINGS), description: 'V8\'s concurrent marking (garbage collection on helper threads). `auto`: off with 2 cores or fewer (the affinity mask, capped by a cgroup CPU quota), where those threads compete with the event loop and cost a large put more CPU than they save (docs/performance.md, "Garbage collection"); left as Node started otherwise. `on`, `off`: always.' },
 } as const satisfies Record<keyof Config, Setting>;
 
 /** A configuration problem, naming the variable and the accepted form. */
