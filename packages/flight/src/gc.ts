@@ -85,17 +85,24 @@ export function configureConcurrentMarking(setting: ConcurrentMarkingSetting, co
   running ??= !process.execArgv.some((flag) => OFF_AT_START.includes(flag));
   const wanted = concurrentMarkingWanted(setting, cores);
   if (wanted === undefined || wanted === running) return running;
-  collectGarbageNow();
+  // Without a way to collect first, the flag is left alone rather than changed unsafely.
+  if (!collectGarbageNow()) return running;
   setFlagsFromString(wanted ? '--concurrent-marking' : '--no-concurrent-marking');
   running = wanted;
   return running;
 }
 
-/** A full, synchronous garbage collection, without the process having been started with --expose-gc. */
-function collectGarbageNow(): void {
+/**
+ * A full, synchronous garbage collection, without the process having been started with
+ * --expose-gc; false if this Node offers no way to run one.
+ */
+function collectGarbageNow(): boolean {
   setFlagsFromString('--expose-gc');
   try {
-    (runInNewContext('gc') as () => void)();
+    const gc: unknown = runInNewContext('typeof gc === "function" ? gc : undefined');
+    if (typeof gc !== 'function') return false;
+    gc();
+    return true;
   } finally {
     setFlagsFromString('--no-expose-gc');
   }
