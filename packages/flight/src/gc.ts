@@ -14,9 +14,8 @@
  * the kernel. Without it, such puts ran 1.3x (TS client) to 1.7x (pyarrow) faster, single
  * 52 MB puts in the Flight bench 1.2x, an ingest with every default 1.1x-1.3x with shorter
  * waits for other calls, and batched searches over DoExchange ~5% slower (by the medians of
- * nine runs each, with more spread). With more
- * cores, the helpers have cores of their own, so `auto` leaves V8 as it is there. Figures and
- * method: docs/performance.md, "Garbage collection".
+ * nine runs each, with more spread). With more cores, the helpers have cores of their own, so
+ * `auto` leaves V8 as it is there. Figures and method: docs/performance.md, "Garbage collection".
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
