@@ -21,7 +21,7 @@ import type {
   DatasetInfo, DeleteReply, DropReply, Readiness, ServerStats, SnapshotReply,
 } from './replies.ts';
 import {
-  searchById, searchOverExchange, searchTicket, type QueryVector, type QueryVectors,
+  firstActionResult, searchById, searchOverExchange, searchTicket, type QueryVector, type QueryVectors,
   type SearchManyOptions, type SearchOptions,
 } from './search.ts';
 
@@ -240,15 +240,13 @@ export class Longbow {
 
   /**
    * Runs any action with a JSON body (or none) and returns its first JSON result. The call is
-   * read to its end (any further results are dropped): an error the server reports after the
-   * first result rejects, and the call is never cancelled, which for grpc-js means an error
-   * object with a formatted stack and a reset stream per action.
+   * read to its end (see firstActionResult): an error the server reports after the first result
+   * rejects.
    */
   async action<T = unknown>(type: string, body?: unknown, options: CallOptions = {}): Promise<T> {
     return wrapErrors(async () => {
       const payload = body === undefined ? new Uint8Array(0) : Buffer.from(toJson(body));
-      let first: Uint8Array | undefined;
-      for await (const result of this.flight.doAction(type, payload, options)) first ??= result.body;
+      const first = await firstActionResult(this.flight, type, payload, options);
       if (first === undefined) throw new LongbowError(GrpcStatus.INTERNAL, `action ${type} returned no result`);
       return parseJsonBody<T>(first);
     });

@@ -144,8 +144,18 @@ export async function searchOverExchange(flight: DataPlane, dataset: string, vec
 /** The `k` nearest neighbours of the row with this id, the row itself left out (the VectorSearchByID action). */
 export async function searchById(flight: FlightClient, dataset: string, id: number | bigint | string, options: SearchOptions): Promise<Table> {
   const body = toJson({ dataset, id, ...searchOptionsJson(options) });
-  let first: Uint8Array | undefined;
-  for await (const result of flight.doAction('VectorSearchByID', body, options)) first ??= result.body; // read to the end, as Longbow.action
+  const first = await firstActionResult(flight, 'VectorSearchByID', body, options);
   if (first === undefined) throw new FlightError(GrpcStatus.INTERNAL, 'VectorSearchByID returned no result');
   return tableFromIPC(first);
+}
+
+/**
+ * The body of an action's first result, reading the call to its end (any further results are
+ * dropped): an error the server reports after the first result rejects, and the call is never
+ * cancelled, which for grpc-js means an error object with a formatted stack and a reset stream.
+ */
+export async function firstActionResult(flight: FlightClient, type: string, body: Uint8Array | string, options: CallOptions): Promise<Uint8Array | undefined> {
+  let first: Uint8Array | undefined;
+  for await (const result of flight.doAction(type, body, options)) first ??= result.body;
+  return first;
 }

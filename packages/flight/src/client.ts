@@ -160,8 +160,7 @@ export class FlightClient {
           if (error) reject(FlightError.fromGrpc(error));
           else resolve(response as Res);
         });
-      if (options.signal?.aborted) call.cancel();
-      else options.signal?.addEventListener('abort', () => call.cancel(), { once: true });
+      cancelOnAbort(options.signal, call);
     });
   }
 
@@ -169,15 +168,13 @@ export class FlightClient {
     const shape = definition[method];
     const call = this.client.makeServerStreamRequest<Req, Res>(shape.path, shape.requestSerialize,
       shape.responseDeserialize, request, this.metadata(options), this.callOptions(options));
-    const onAbort = () => call.cancel();
-    if (options.signal?.aborted) onAbort();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const stopListening = cancelOnAbort(options.signal, call);
     try {
       for await (const message of call as AsyncIterable<Res>) yield message;
     } catch (error) {
       throw FlightError.fromGrpc(error);
     } finally {
-      options.signal?.removeEventListener('abort', onAbort);
+      stopListening();
       call.cancel(); // stops a call the caller left early; does nothing once its status came
     }
   }
@@ -186,9 +183,7 @@ export class FlightClient {
     const shape = definition[method];
     const call = this.client.makeBidiStreamRequest<Req, Res>(shape.path, shape.requestSerialize,
       shape.responseDeserialize, this.metadata(options), this.callOptions(options));
-    const onAbort = () => call.cancel();
-    if (options.signal?.aborted) onAbort();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const stopListening = cancelOnAbort(options.signal, call);
     // Resolved when the response side is finished, so a writer waiting for 'drain' lets go.
     let stop!: () => void;
     const stopped = new Promise<void>((resolve) => { stop = resolve; });
@@ -215,7 +210,7 @@ export class FlightClient {
     } finally {
       finished = true;
       stop();
-      options.signal?.removeEventListener('abort', onAbort);
+      stopListening();
       call.cancel();
     }
     if (writeError !== undefined) throw writeError;
@@ -248,4 +243,19 @@ export async function* decodeBatches(messages: AsyncIterable<FlightData>): Async
     const decoded = decoder.decode(message);
     if (decoded.kind === 'batch') yield decoded.batch;
   }
+}
+
+/**
+ * Cancels `call` when `signal` aborts, at once if it already has (an aborted signal fires no
+ * more events); returns what stops listening.
+ */
+function cancelOnAbort(signal: AbortSignal | undefined, call: { cancel(): void }): () => void {
+  if (signal === undefined) return () => {};
+  if (signal.aborted) {
+    call.cancel();
+    return () => {};
+  }
+  const cancel = () => call.cancel();
+  signal.addEventListener('abort', cancel, { once: true });
+  return () => signal.removeEventListener('abort', cancel);
 }
