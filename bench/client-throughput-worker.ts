@@ -10,7 +10,8 @@
  * {"op":"get","dataset":D} -> {"seconds","rows","batches"};
  * {"op":"getloop","dataset":D,"count":N} -> {"seconds"} for N gets in a row (each result dropped);
  * {"op":"check","name":N,"dataset":D} -> {"equal": bool}; {"op":"drop","dataset":D};
- * {"op":"info"} -> {"gc_setting","concurrent_marking"}.
+ * {"op":"info"} -> {"gc_setting","concurrent_marking","memory_pages"} (memory_pages: the
+ * client's mallocHugePages(): whether large allocations are on huge pages, and why not).
  *
  * BENCH_TS_CONCURRENT_MARKING (default auto) is passed to the client's
  * configureConcurrentMarking() at startup, as docs/client.md advises for applications that move
@@ -19,7 +20,7 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { tableFromIPC, type Table } from 'apache-arrow';
-import { Longbow, configureConcurrentMarking, type ConcurrentMarkingSetting } from '@longbow/client';
+import { Longbow, configureConcurrentMarking, mallocHugePages, type ConcurrentMarkingSetting } from '@longbow/client';
 
 interface Command {
   op: 'load' | 'put' | 'get' | 'getloop' | 'check' | 'drop' | 'info';
@@ -83,7 +84,7 @@ async function handle(command: Command): Promise<Record<string, unknown>> {
     }
     case 'check': return { equal: sameData(tables.get(command.name!)!, await lb.get(command.dataset!)) };
     case 'drop': return { ...(await lb.drop(command.dataset!)) };
-    case 'info': return { gc_setting: gcSetting, concurrent_marking: concurrentMarking };
+    case 'info': return { gc_setting: gcSetting, concurrent_marking: concurrentMarking, memory_pages: mallocHugePages() };
   }
 }
 

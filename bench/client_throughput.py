@@ -4,8 +4,8 @@ on the same Longbow server, with the same data, in the same run.
     npm run bench:client                  # = BENCH_ONLY=client bash scripts/bench.sh
     BENCH_REPEAT=9 .cache/venv/bin/python bench/client_throughput.py
 
-One Longbow server (node --import tsx packages/server/src/main.ts, LONGBOW_MAX_MEMORY=0,
-LONGBOW_WAL_SYNC=$BENCH_WAL_SYNC, default off) runs as a child process; so does one Node
+One Longbow server (`sh packages/server/bin/longbow serve`, as npm start runs it;
+LONGBOW_MAX_MEMORY=0, LONGBOW_WAL_SYNC=$BENCH_WAL_SYNC, default off) runs as a child process; so does one Node
 worker (bench/client-throughput-worker.ts) holding a connected `Longbow` client. The data is
 bench/flight_throughput.py's: BENCH_ROWS (default 100,000) rows of `id` int64 and `vector`
 FixedSizeList<float32>[128] (~51 MB), as one single batch and as 8192-row batches. The worker
@@ -30,6 +30,10 @@ A figure is table.nbytes / 1e6 / median seconds (MB/s); the ratio is TS / pyarro
 The worker calls the client's configureConcurrentMarking(BENCH_TS_CONCURRENT_MARKING) at startup
 (default auto: V8's concurrent marking off on 2 cores or fewer, as docs/client.md advises);
 BENCH_TS_CONCURRENT_MARKING=v8 leaves V8's default. The setting is printed and saved.
+The worker starts with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 added to its environment, as
+docs/client.md advises for applications that move large data (each result is fresh memory; on
+huge pages it costs ~1/500 of the page faults); BENCH_TS_MALLOC_HUGE_PAGES=off starts it with
+the environment as it is. What the worker reads of its memory pages is printed and saved.
 Results: a table on stdout and .cache/bench/client_throughput.json. Exit status 0 whatever the
 ratio; non-zero only when the bench itself fails.
 """
@@ -52,15 +56,15 @@ import pyarrow.flight as flight
 
 from flight_throughput import (  # same directory: servers, data and environment shared with the Flight bench
     DIM, OUT_DIR, REPEAT, ROOT, ROWS, SETTLE_S, START_TIMEOUT_S, WAL_SYNC, WARMUP, _git_state, _node_version, _spawn,
-    _stop_children, layouts, longbow_gc_state, make_table, start_longbow,
+    _stop_children, layouts, longbow_gc_state, longbow_memory_pages, make_table, start_longbow,
 )
 
 OUT_JSON = OUT_DIR / "client_throughput.json"
 # Gets per timed call of the "DoGet xN" rows.
 GET_LOOP = int(os.environ.get("BENCH_GET_LOOP", "10"))
 TARGET_RATIO = 0.9
-# What the TS worker reports about its garbage collection setting (see the docstring).
-GC_STATE: dict = {}
+# What the TS worker reports about its garbage collection setting and memory pages (see the docstring).
+WORKER_INFO: dict = {}
 
 
 class PyarrowClient:
@@ -101,6 +105,19 @@ class PyarrowClient:
         self.client.close()
 
 
+def ts_worker_env() -> dict[str, str]:
+    """The worker's environment: glibc.malloc.hugetlb=1 added to GLIBC_TUNABLES (unless
+    BENCH_TS_MALLOC_HUGE_PAGES=off, or the caller set a glibc.malloc.hugetlb of their own)."""
+    env = dict(os.environ)
+    setting = env.get("BENCH_TS_MALLOC_HUGE_PAGES", "on")
+    if setting not in ("on", "off"):
+        raise SystemExit(f"BENCH_TS_MALLOC_HUGE_PAGES must be on or off, not {setting!r}")
+    tunables = env.get("GLIBC_TUNABLES", "")
+    if setting == "on" and "glibc.malloc.hugetlb=" not in tunables:
+        env["GLIBC_TUNABLES"] = f"{tunables}:glibc.malloc.hugetlb=1" if tunables else "glibc.malloc.hugetlb=1"
+    return env
+
+
 class TsClient:
     """The Node worker: one JSON command per line in, one JSON reply per line out."""
     name = "ts"
@@ -109,7 +126,7 @@ class TsClient:
         self.log = OUT_DIR / "client-worker.log"
         self.err = open(self.log, "wb")
         self.proc = _spawn(["node", "--import", "tsx", "bench/client-throughput-worker.ts", f"grpc://127.0.0.1:{port}"],
-                           cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err)
+                           cwd=ROOT, env=ts_worker_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err)
 
     def call(self, **command) -> dict:
         self.proc.stdin.write((json.dumps(command) + "\n").encode())
@@ -175,15 +192,16 @@ def main() -> int:
         print(f"data: {ROWS} rows, id int64 + vector FixedSizeList<float32>[{DIM}], {nbytes / 1e6:.1f} MB; "
               f"{REPEAT} repetitions after {WARMUP} warm-up, interleaved; server with LONGBOW_WAL_SYNC={WAL_SYNC}", flush=True)
         port = start_longbow(workdir)
-        print(f"server: V8 concurrent marking {longbow_gc_state()}", flush=True)
+        print(f"server: V8 concurrent marking {longbow_gc_state()}; memory pages {longbow_memory_pages()}", flush=True)
         py = PyarrowClient(port)
         clients.append(py)
         ts = TsClient(port)
         clients.append(ts)
         gc = ts.call(op="info")
-        GC_STATE.update(gc)
+        WORKER_INFO.update(gc)
         print(f"TS client: BENCH_TS_CONCURRENT_MARKING={gc['gc_setting']}, V8 concurrent marking "
-              + {True: "on", False: "off", None: "left at V8's default"}[gc["concurrent_marking"]], flush=True)
+              + {True: "on", False: "off", None: "left at V8's default"}[gc["concurrent_marking"]]
+              + f"; memory pages {gc['memory_pages']}", flush=True)
 
         counter = {"n": 0}
 
@@ -293,8 +311,10 @@ def write_json(rows: list[dict], nbytes: int) -> None:
         "warmup": WARMUP,
         "wal_sync": WAL_SYNC,
         "settle_ms": SETTLE_S * 1000,
-        "ts_gc": GC_STATE,
+        "ts_gc": {key: value for key, value in WORKER_INFO.items() if key != "memory_pages"},
+        "ts_memory_pages": WORKER_INFO.get("memory_pages"),
         "server_gc": longbow_gc_state(),
+        "server_memory_pages": longbow_memory_pages(),
         "mb": "1e6 bytes of table.nbytes",
         "target_ratio": TARGET_RATIO,
         "machine": {

@@ -117,7 +117,7 @@ class Server:
         log.flush()
         self.spawn_wall = time.time()
         self.spawn_perf = time.perf_counter()
-        self.proc = ft._spawn(["node", "--import", "tsx", "packages/server/src/main.ts"], cwd=ROOT, env=env,
+        self.proc = ft._spawn(ft.LONGBOW_SERVE, cwd=ROOT, env=env,
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         threading.Thread(target=self._read, args=(self.proc, log), daemon=True).start()
         deadline = time.monotonic() + START_TIMEOUT_S

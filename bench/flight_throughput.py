@@ -4,7 +4,8 @@
     BENCH_REPEAT=5 .cache/venv/bin/python bench/flight_throughput.py
 
 Both servers run as child processes on free 127.0.0.1 ports during the same run:
-  - ours:   node --import tsx packages/server/src/main.ts (LONGBOW_MAX_MEMORY=0,
+  - ours:   `sh packages/server/bin/longbow serve`, as npm start runs it (so with glibc's
+            large allocations on transparent huge pages, see LONGBOW_SERVE; LONGBOW_MAX_MEMORY=0,
             LONGBOW_WAL_SYNC=$BENCH_WAL_SYNC, default off: memory only, like the anchor)
   - anchor: bench/anchor_server.py, a pyarrow flight.FlightServerBase keeping tables in memory
 
@@ -163,6 +164,11 @@ def longbow_env(data: Path, wal_sync: str, **extra: str) -> dict[str, str]:
     return env
 
 
+# Our server as `npm start` runs it: through the `longbow` launcher, which starts Node with
+# glibc's large allocations on transparent huge pages (docs/performance.md, "Memory pages").
+LONGBOW_SERVE = ["sh", "packages/server/bin/longbow", "serve"]
+
+
 def start_longbow(workdir: Path) -> int:
     log = OUT_DIR / "longbow-server.log"
     data = workdir / "longbow-data"
@@ -171,7 +177,7 @@ def start_longbow(workdir: Path) -> int:
     # BENCH_WAL_SYNC=fsync measures the durable path (the write-ahead log's cost).
     env = longbow_env(data, WAL_SYNC)
     with open(log, "wb") as out:
-        proc = _spawn(["node", "--import", "tsx", "packages/server/src/main.ts"], cwd=ROOT, env=env,
+        proc = _spawn(LONGBOW_SERVE, cwd=ROOT, env=env,
                       stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
 
     def port() -> int | None:
@@ -189,18 +195,28 @@ def start_longbow(workdir: Path) -> int:
     return _wait_for(port, proc, "Longbow server", log)
 
 
-def longbow_gc_state() -> dict:
-    """What the bench server logged at startup about V8's concurrent marking
-    (LONGBOW_GC_CONCURRENT_MARKING): whether it runs, the setting, the cores counted."""
+def _startup_entry(key: str, fields: tuple[str, ...]) -> dict:
+    """`fields` of the first line of the bench server's log that has `key`, or {}."""
     log = OUT_DIR / "longbow-server.log"
     for line in log.read_text(errors="replace").splitlines():
-        if '"gc_concurrent_marking"' in line:
+        if f'"{key}"' in line:
             try:
                 entry = json.loads(line)
             except ValueError:
                 return {}
-            return {key: entry.get(key) for key in ("gc_concurrent_marking", "setting", "cores")}
+            return {field: entry.get(field) for field in fields}
     return {}
+
+
+def longbow_gc_state() -> dict:
+    """What the bench server logged at startup about V8's concurrent marking
+    (LONGBOW_GC_CONCURRENT_MARKING): whether it runs, the setting, the cores counted."""
+    return _startup_entry("gc_concurrent_marking", ("gc_concurrent_marking", "setting", "cores"))
+
+
+def longbow_memory_pages() -> dict:
+    """What the bench server logged at startup about huge pages for large allocations."""
+    return _startup_entry("malloc_huge_pages", ("malloc_huge_pages", "thp", "glibc_hugetlb", "glibc"))
 
 
 def start_anchor() -> int:
@@ -315,7 +331,7 @@ def main() -> int:
         started = time.perf_counter()
         ours = Target("ours", start_longbow(workdir))
         targets.append(ours)
-        print(f"ours: V8 concurrent marking {longbow_gc_state()}", flush=True)
+        print(f"ours: V8 concurrent marking {longbow_gc_state()}; memory pages {longbow_memory_pages()}", flush=True)
         anchor = Target("anchor", start_anchor())
         targets.append(anchor)
         print(f"servers up in {time.perf_counter() - started:.1f} s", flush=True)
@@ -404,6 +420,7 @@ def write_json(rows: list[dict], nbytes: int) -> None:
         "warmup": WARMUP,
         "settle_ms": SETTLE_S * 1000,
         "server_gc": longbow_gc_state(),
+        "server_memory_pages": longbow_memory_pages(),
         "mb": "1e6 bytes of table.nbytes",
         "targets": {"ratio_now": TARGET_NOW, "ratio_goal": TARGET_GOAL},
         "machine": {

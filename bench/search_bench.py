@@ -154,13 +154,13 @@ def _start_server(workdir: Path) -> tuple[subprocess.Popen, str, Path]:
     """A Longbow server (memory only: the WAL is not what this measures) with the bench's M and
     efConstruction; returns the process, its data address and its log file."""
     sys.path.insert(0, str(ROOT / "bench"))
-    from flight_throughput import longbow_env  # one place builds bench servers' environment
+    from flight_throughput import LONGBOW_SERVE, longbow_env  # one place builds bench servers' command and environment
 
     log = workdir / "server.log"
     env = longbow_env(workdir / "data", "off", LONGBOW_VECTOR_INDEX="hnsw", LONGBOW_HNSW_M=str(M), LONGBOW_HNSW_EF_CONSTRUCTION=str(EF_CONSTRUCTION),
                       LONGBOW_LOG_LEVEL="info")
     with open(log, "wb") as out:
-        proc = subprocess.Popen(["node", "--import", "tsx", "packages/server/src/main.ts"], cwd=ROOT, env=env,
+        proc = subprocess.Popen(LONGBOW_SERVE, cwd=ROOT, env=env,
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_set_pdeathsig)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

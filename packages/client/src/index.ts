@@ -23,7 +23,7 @@ export { inferField, inferType, vectorType, COLUMN_TYPE_NAMES, VECTOR_COLUMN_NAM
 export type { ColumnTypeName } from './infer-type.ts';
 export { splitBatch, batchBytes } from './split-batches.ts';
 export { toJson } from './json.ts';
-export { configureConcurrentMarking, type ConcurrentMarkingSetting } from '@longbow/flight';
+export { configureConcurrentMarking, mallocHugePages, type ConcurrentMarkingSetting, type MallocHugePages } from '@longbow/flight';
 export type {
   DatasetInfo, DatasetStats, DeleteReply, DropReply, PutAck, Readiness, ReadinessStatus, ServerStats, SnapshotReply,
 } from './replies.ts';

@@ -11,3 +11,4 @@ export { ClientConnection, type ClientConnectionOptions } from './http2/client-c
 export type { ClientStream } from './http2/client-stream.ts';
 export type { DirectSink } from './http2/stream.ts';
 export * from './gc.ts';
+export * from './memory-pages.ts';

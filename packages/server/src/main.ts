@@ -4,7 +4,7 @@
  * Exit 0 after a clean shutdown (SIGTERM/SIGINT), 2 for invalid configuration, 3 when recovery
  * finds a corrupt write-ahead log, 1 otherwise (including a WAL write or fsync failure).
  */
-import { configureConcurrentMarking, usableCores } from '@longbow/flight';
+import { configureConcurrentMarking, mallocHugePages, usableCores } from '@longbow/flight';
 import { ConfigError, loadConfig, type Config } from './config/config.ts';
 import { createLogger } from './log/logger.ts';
 import { LongbowServer } from './server.ts';
@@ -35,6 +35,9 @@ async function main(): Promise<void> {
   const concurrentMarking = configureConcurrentMarking(config.gcConcurrentMarking, cores);
   logger.info({ gc_concurrent_marking: concurrentMarking, setting: config.gcConcurrentMarking, cores },
     `V8 concurrent marking ${concurrentMarking ? 'on' : 'off'} (LONGBOW_GC_CONCURRENT_MARKING=${config.gcConcurrentMarking})`);
+  const pages = mallocHugePages();
+  logger.info({ malloc_huge_pages: pages.on, thp: pages.kernel, glibc_hugetlb: pages.tunable ?? null, glibc: pages.glibc ?? null },
+    pages.on ? 'Large allocations on huge pages' : `Large allocations on 4 KiB pages: ${pages.reason}`);
   const server = new LongbowServer(config, logger);
   server.onFatal = () => process.exit(EXIT_FAILURE);
 
