@@ -4,15 +4,17 @@ on the same Longbow server, with the same data, in the same run.
     npm run bench:client                  # = BENCH_ONLY=client bash scripts/bench.sh
     BENCH_REPEAT=9 .cache/venv/bin/python bench/client_throughput.py
 
-One Longbow server (`sh packages/server/bin/longbow serve`, as npm start runs it;
-LONGBOW_MAX_MEMORY=0, LONGBOW_WAL_SYNC=$BENCH_WAL_SYNC, default off) runs as a child process; so does one Node
+One Longbow server (node --import tsx packages/server/src/main.ts, LONGBOW_MAX_MEMORY=0,
+LONGBOW_WAL_SYNC=$BENCH_WAL_SYNC, default off) runs as a child process; so does one Node
 worker (bench/client-throughput-worker.ts) holding a connected `Longbow` client. The data is
 bench/flight_throughput.py's: BENCH_ROWS (default 100,000) rows of `id` int64 and `vector`
 FixedSizeList<float32>[128] (~51 MB), as one single batch and as 8192-row batches. The worker
 reads the same tables from Arrow IPC files written here.
 
 Per layout and operation, each client makes BENCH_WARMUP (default 5) warm-up calls, then
-BENCH_REPEAT (default 5) timed calls, interleaved pyarrow / TS / pyarrow / TS ... Each call is
+BENCH_REPEAT (default 5) timed calls, interleaved in ABBA order: pyarrow, TS, TS, pyarrow,
+pyarrow, TS, ... so that work one call leaves behind for the next (the server's collector, a
+client's deferred marking) falls after each client equally often. Each call is
 timed inside its own client process around the client call alone:
   - DoPut: pyarrow do_put + write_table + done_writing + read every PutResult + close;
            TS `await lb.put(dataset, table)` (which reads every acknowledgement). Each put goes
@@ -30,10 +32,10 @@ A figure is table.nbytes / 1e6 / median seconds (MB/s); the ratio is TS / pyarro
 The worker calls the client's configureConcurrentMarking(BENCH_TS_CONCURRENT_MARKING) at startup
 (default auto: V8's concurrent marking off on 2 cores or fewer, as docs/client.md advises);
 BENCH_TS_CONCURRENT_MARKING=v8 leaves V8's default. The setting is printed and saved.
-The worker starts with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 added to its environment, as
-docs/client.md advises for applications that move large data (each result is fresh memory; on
-huge pages it costs ~1/500 of the page faults); BENCH_TS_MALLOC_HUGE_PAGES=off starts it with
-the environment as it is. What the worker reads of its memory pages is printed and saved.
+BENCH_TS_MALLOC_HUGE_PAGES=on starts the worker with glibc.malloc.hugetlb=1 added to
+GLIBC_TUNABLES (large allocations on transparent huge pages, see docs/client.md, "Memory pages");
+the default, off, starts it with the environment as it is. What the worker and the server
+report about their memory pages is printed and saved.
 Results: a table on stdout and .cache/bench/client_throughput.json. Exit status 0 whatever the
 ratio; non-zero only when the bench itself fails.
 """
@@ -106,10 +108,10 @@ class PyarrowClient:
 
 
 def ts_worker_env() -> dict[str, str]:
-    """The worker's environment: glibc.malloc.hugetlb=1 added to GLIBC_TUNABLES (unless
-    BENCH_TS_MALLOC_HUGE_PAGES=off, or the caller set a glibc.malloc.hugetlb of their own)."""
+    """The worker's environment: with BENCH_TS_MALLOC_HUGE_PAGES=on, glibc.malloc.hugetlb=1
+    added to GLIBC_TUNABLES (unless the caller set a glibc.malloc.hugetlb of their own)."""
     env = dict(os.environ)
-    setting = env.get("BENCH_TS_MALLOC_HUGE_PAGES", "on")
+    setting = env.get("BENCH_TS_MALLOC_HUGE_PAGES", "off")
     if setting not in ("on", "off"):
         raise SystemExit(f"BENCH_TS_MALLOC_HUGE_PAGES must be on or off, not {setting!r}")
     tunables = env.get("GLIBC_TUNABLES", "")
@@ -149,16 +151,17 @@ class TsClient:
 
 
 def measure(first, second) -> dict[str, list[float]]:
-    """WARMUP untimed calls each, then REPEAT timed calls interleaved pyarrow, TS, pyarrow, TS, ..."""
+    """WARMUP untimed calls each, then REPEAT timed calls interleaved in ABBA order: pyarrow, TS,
+    TS, pyarrow, pyarrow, TS, ... (see the docstring)."""
     for _ in range(WARMUP):
         first()
         second()
     times: dict[str, list[float]] = {"pyarrow": [], "ts": []}
-    for _ in range(REPEAT):
-        time.sleep(SETTLE_S)
-        times["pyarrow"].append(first())
-        time.sleep(SETTLE_S)
-        times["ts"].append(second())
+    for repetition in range(REPEAT):
+        pair = [("pyarrow", first), ("ts", second)]
+        for who, call in pair if repetition % 2 == 0 else reversed(pair):
+            time.sleep(SETTLE_S)
+            times[who].append(call())
     return times
 
 

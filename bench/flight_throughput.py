@@ -4,8 +4,7 @@
     BENCH_REPEAT=5 .cache/venv/bin/python bench/flight_throughput.py
 
 Both servers run as child processes on free 127.0.0.1 ports during the same run:
-  - ours:   `sh packages/server/bin/longbow serve`, as npm start runs it (so with glibc's
-            large allocations on transparent huge pages, see LONGBOW_SERVE; LONGBOW_MAX_MEMORY=0,
+  - ours:   node --import tsx packages/server/src/main.ts (LONGBOW_MAX_MEMORY=0,
             LONGBOW_WAL_SYNC=$BENCH_WAL_SYNC, default off: memory only, like the anchor)
   - anchor: bench/anchor_server.py, a pyarrow flight.FlightServerBase keeping tables in memory
 
@@ -13,11 +12,12 @@ Data: BENCH_ROWS (default 100,000) rows of `id` int64 and `vector` FixedSizeList
 random with a fixed seed (~51 MB), in two layouts: one single batch, and 8192-row batches.
 
 For each layout and operation (DoPut, DoGet) each server gets BENCH_WARMUP (default 5) warm-up calls, then
-BENCH_REPEAT (default 5) timed calls, interleaved ours/anchor/ours/anchor/... so that
-machine noise hits both alike. Each timed call starts after an untimed pause of BENCH_SETTLE_MS
-(default 250), so that work a server put off until after its call (V8's incremental marking,
-freeing memory) runs before the other server's call rather than during it. A figure is
-table.nbytes / 1e6 / median seconds (MB/s).
+BENCH_REPEAT (default 5) timed calls, interleaved in ABBA order (ours, anchor, anchor, ours,
+ours, ...) so that machine noise, and work one call leaves behind for the next, hit both
+alike. Each timed call starts after an untimed pause of BENCH_SETTLE_MS (default 250), so that
+work a server put off until after its call (V8's incremental marking, freeing memory) runs
+before the other server's call rather than during it. A figure is table.nbytes / 1e6 /
+median seconds (MB/s).
 Both servers keep everything they receive: every put goes to a new dataset name, so neither
 can reuse the memory of an earlier put (a store that drops or overwrites between puts would
 measure allocator reuse, not ingest). DoGet reads the dataset of the latest put. Results: a table on stdout and .cache/bench/flight_throughput.json.
@@ -164,9 +164,8 @@ def longbow_env(data: Path, wal_sync: str, **extra: str) -> dict[str, str]:
     return env
 
 
-# Our server as `npm start` runs it: through the `longbow` launcher, which starts Node with
-# glibc's large allocations on transparent huge pages (docs/performance.md, "Memory pages").
-LONGBOW_SERVE = ["sh", "packages/server/bin/longbow", "serve"]
+# Our server, as `npm start` runs it (every bench that starts one uses this command).
+LONGBOW_SERVE = ["node", "--import", "tsx", "packages/server/src/main.ts"]
 
 
 def start_longbow(workdir: Path) -> int:
@@ -300,16 +299,16 @@ class Target:
 
 def measure(ours: Target, anchor: Target, call: Callable[[Target], float]) -> dict[str, list[float]]:
     """WARMUP untimed calls each (a JIT-compiled server needs a few to reach steady state),
-    then REPEAT timed calls interleaved ours, anchor, ours, anchor, ..."""
+    then REPEAT timed calls interleaved in ABBA order: ours, anchor, anchor, ours, ours, ..."""
     for _ in range(WARMUP):
         call(ours)
         call(anchor)
     times: dict[str, list[float]] = {"ours": [], "anchor": []}
-    for _ in range(REPEAT):
-        time.sleep(SETTLE_S)
-        times["ours"].append(call(ours))
-        time.sleep(SETTLE_S)
-        times["anchor"].append(call(anchor))
+    for repetition in range(REPEAT):
+        pair = [ours, anchor]
+        for target in pair if repetition % 2 == 0 else reversed(pair):
+            time.sleep(SETTLE_S)
+            times[target.name].append(call(target))
     return times
 
 

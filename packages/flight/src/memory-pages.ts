@@ -2,16 +2,15 @@
  * Whether this process's large allocations sit on transparent huge pages: what the server logs
  * at startup and the client bench records.
  *
- * Each Arrow message that arrives is read into a fresh buffer, and glibc serves every block
- * above 32 MiB with a fresh mmap that the kernel faults in page by page. On 4 KiB pages, a
- * 52 MB message is ~13,000 faults, each zeroing its page; measured on a 2-core VM, allocating
- * and filling 52 MB cost ~29 ms that way and ~14 ms on 2 MiB pages. Allocators such as
- * jemalloc (pyarrow's) keep freed memory for reuse instead. glibc asks the kernel for huge
- * pages on its large blocks only when started with `GLIBC_TUNABLES=glibc.malloc.hugetlb=1`, and
- * the kernel grants them when its mode (/sys/kernel/mm/transparent_hugepage/enabled) is
- * `madvise`; with `always` every large mapping gets them anyway, and `never` refuses them.
- * The environment variable must be set before the process starts: the `longbow` command (and
- * so `npm start`) sets it. Figures: docs/performance.md, "Memory pages".
+ * Each Arrow message that arrives is read into a fresh buffer, and glibc serves each large
+ * block with a fresh mmap that the kernel faults in page by page: ~13,000 faults for 52 MB on
+ * 4 KiB pages. glibc asks the kernel for huge pages on its large blocks only when the process
+ * was started with `GLIBC_TUNABLES=glibc.malloc.hugetlb=1`, and the kernel grants them when its
+ * mode (/sys/kernel/mm/transparent_hugepage/enabled) is `madvise`; with `always` every large
+ * mapping gets them anyway, and `never` refuses them. Nothing sets the variable by default: it
+ * halves the cost of memory that is soon reused (14 against 29 ms to allocate and fill 52 MB on
+ * a 2-core VM), but in a VM whose host takes back free 2 MiB blocks it made growing datasets
+ * three times slower. Figures: docs/performance.md, "Memory pages".
  */
 import { readFileSync } from 'node:fs';
 
@@ -19,7 +18,10 @@ import { readFileSync } from 'node:fs';
 export type TransparentHugePageMode = 'always' | 'madvise' | 'never' | 'unavailable';
 
 export interface MallocHugePages {
-  /** Whether large allocations get huge pages. */
+  /**
+   * Whether large allocations are asked onto huge pages (the kernel still falls back to 4 KiB
+   * pages when it has no free 2 MiB page, or, with glibc.malloc.hugetlb=2, none reserved).
+   */
   on: boolean;
   /** The kernel's transparent huge page mode. */
   kernel: TransparentHugePageMode;
@@ -65,7 +67,11 @@ export interface MallocHugePagesInputs {
   glibc?: string | undefined;
 }
 
-/** Whether large allocations of this process (or of one with the given inputs) get huge pages, and why not. */
+/**
+ * Whether large allocations of this process (or of one with the given inputs) are asked onto
+ * huge pages, and why not. GLIBC_TUNABLES is read from process.env, which holds what glibc read
+ * at startup unless the application has changed it since.
+ */
 export function mallocHugePages(inputs: MallocHugePagesInputs = {}): MallocHugePages {
   const kernel = inputs.kernel ?? transparentHugePageMode();
   const glibc = 'glibc' in inputs ? inputs.glibc : glibcVersion();
@@ -79,7 +85,7 @@ export function mallocHugePages(inputs: MallocHugePagesInputs = {}): MallocHugeP
   if (glibc === undefined) return { on: false, ...state, reason: 'the C library is not glibc' };
   if (tunable === '1') return { on: true, ...state };
   if (tunable === undefined) {
-    return { on: false, ...state, reason: 'GLIBC_TUNABLES has no glibc.malloc.hugetlb=1 (the longbow command and npm start set it)' };
+    return { on: false, ...state, reason: 'GLIBC_TUNABLES has no glibc.malloc.hugetlb=1 (off by default, see docs/operations.md)' };
   }
   return { on: false, ...state, reason: `GLIBC_TUNABLES sets glibc.malloc.hugetlb=${tunable}` };
 }

@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Readable, Writable } from 'node:stream';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Field, Float32, Int64, LargeList, List, tableFromIPC, tableToIPC, vectorFromArray, Table, type RecordBatch, type Vector } from 'apache-arrow';
 import { CsvParser, parseCsv, csvLine } from '../src/cli/csv.ts';
@@ -19,12 +19,9 @@ import { VectorShape } from '../src/cli/parquet.ts';
 import { writeResults } from '../src/cli/output-writer.ts';
 import { displayText, csvText } from '../src/cli/cell-format.ts';
 import { makeBatch } from './helpers.ts';
-import { Longbow } from '@longbow/client';
-import { mallocHugePages } from '@longbow/flight';
 import { Compression, Table as WasmTable, WriterPropertiesBuilder, readParquet, writeParquet } from 'parquet-wasm';
 
-/** The command as installed: the shell launcher, which starts the `node` found on PATH. */
-const BIN = fileURLToPath(new URL('../bin/longbow', import.meta.url));
+const BIN = fileURLToPath(new URL('../bin/longbow.js', import.meta.url));
 
 interface Run {
   code: number | null;
@@ -35,19 +32,13 @@ interface Run {
 
 const directory = mkdtempSync(join(tmpdir(), 'longbow-cli-'));
 /** The environment without any LONGBOW_* setting of the machine running the tests. */
-const cleanEnv: NodeJS.ProcessEnv = {
-  ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('LONGBOW_') && key !== 'GLIBC_TUNABLES')),
-  // The launcher runs `node`: the one running these tests.
-  PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
-};
+const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('LONGBOW_')));
 let server: ChildProcess;
 let url = '';
-/** Everything the server has written so far. */
-let serverLog = '';
 
 function run(args: string[], stdin?: Buffer): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(BIN, args, {
+    const child = spawn(process.execPath, [BIN, ...args], {
       cwd: directory, env: { ...cleanEnv, LONGBOW_URL: url },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -71,24 +62,25 @@ function file(name: string, content: string | Uint8Array): string {
 }
 
 before(async () => {
-  server = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--meta', '127.0.0.1:0', '--data', join(directory, 'data')], {
+  server = spawn(process.execPath, [BIN, 'serve', '--listen', '127.0.0.1:0', '--meta', '127.0.0.1:0', '--data', join(directory, 'data')], {
     cwd: directory, env: { ...cleanEnv, LONGBOW_METRICS_ADDR: '127.0.0.1:0', LONGBOW_LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${serverLog}`)), 30_000);
+    let log = '';
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 30_000);
     server.stdout!.on('data', (chunk: Buffer) => {
-      serverLog += chunk.toString();
-      const match = /"data_addr":"([^"]+)".*"msg":"Longbow listening"/.exec(serverLog);
+      log += chunk.toString();
+      const match = /"data_addr":"([^"]+)".*"msg":"Longbow listening"/.exec(log);
       if (match) {
         clearTimeout(timer);
         resolve(`grpc://${match[1]}`);
       }
     });
-    server.stderr!.on('data', (chunk: Buffer) => { serverLog += chunk.toString(); });
+    server.stderr!.on('data', (chunk: Buffer) => { log += chunk.toString(); });
     server.on('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`server exited with ${code}:\n${serverLog}`));
+      reject(new Error(`server exited with ${code}:\n${log}`));
     });
   });
 });
@@ -152,30 +144,6 @@ describe('`longbow` as a child process, against `longbow serve`', () => {
     assert.match(missing.stderr, /^longbow: dataset not found: no-such-dataset \(NOT_FOUND, DATASET_NOT_FOUND\)/);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /get takes one dataset name/);
-  });
-});
-
-describe('`longbow serve` memory pages', () => {
-  const kernelGrants = mallocHugePages({ env: { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' } }).on;
-
-  test('the server runs with glibc asked for huge pages, and a large put lands on them', { skip: !kernelGrants && 'no transparent huge pages for glibc here' }, async () => {
-    const line = serverLog.split('\n').find((text) => text.includes('"malloc_huge_pages"'));
-    assert.ok(line, serverLog);
-    const logged = JSON.parse(line) as Record<string, unknown>;
-    assert.equal(logged.malloc_huge_pages, true, line);
-    assert.equal(logged.glibc_hugetlb, '1');
-    assert.match(readFileSync(`/proc/${server.pid}/environ`, 'latin1'), /(^|\0)GLIBC_TUNABLES=glibc\.malloc\.hugetlb=1(\0|$)/);
-
-    // A 26 MB batch is read into one fresh allocation; on huge pages it shows as AnonHugePages.
-    const client = await Longbow.connect(url);
-    try {
-      await client.put('huge-pages', makeBatch(50_000, 128, 0));
-      const kb = Number(/AnonHugePages:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.pid}/smaps_rollup`, 'utf8'))?.[1]);
-      assert.ok(kb >= 16 * 1024, `AnonHugePages ${kb} kB after a 26 MB put`);
-      await client.drop('huge-pages');
-    } finally {
-      client.close();
-    }
   });
 });
 
