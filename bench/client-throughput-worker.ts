@@ -84,7 +84,10 @@ async function handle(command: Command): Promise<Record<string, unknown>> {
     }
     case 'check': return { equal: sameData(tables.get(command.name!)!, await lb.get(command.dataset!)) };
     case 'drop': return { ...(await lb.drop(command.dataset!)) };
-    case 'info': return { gc_setting: gcSetting, concurrent_marking: concurrentMarking, memory_pages: mallocHugePages() };
+    case 'info': {
+      const pages = mallocHugePages();
+      return { gc_setting: gcSetting, concurrent_marking: concurrentMarking, memory_pages: { ...pages, tunable: pages.tunable ?? null, glibc: pages.glibc ?? null } };
+    }
   }
 }
 

@@ -32,10 +32,12 @@ A figure is table.nbytes / 1e6 / median seconds (MB/s); the ratio is TS / pyarro
 The worker calls the client's configureConcurrentMarking(BENCH_TS_CONCURRENT_MARKING) at startup
 (default auto: V8's concurrent marking off on 2 cores or fewer, as docs/client.md advises);
 BENCH_TS_CONCURRENT_MARKING=v8 leaves V8's default. The setting is printed and saved.
-BENCH_TS_MALLOC_HUGE_PAGES=on starts the worker with glibc.malloc.hugetlb=1 added to
-GLIBC_TUNABLES (large allocations on transparent huge pages, see docs/client.md, "Memory pages");
-the default, off, starts it with the environment as it is. What the worker and the server
-report about their memory pages is printed and saved.
+BENCH_TS_MALLOC_HUGE_PAGES=on starts the worker with glibc.malloc.hugetlb=1 in GLIBC_TUNABLES
+(large allocations on transparent huge pages, see docs/client.md, "Memory pages for large
+transfers"); the default, off, starts it with any glibc.malloc.hugetlb removed.
+BENCH_SERVER_MALLOC_HUGE_PAGES does the same for the server (bench/flight_throughput.py). The
+settings, and what the worker and the server report about their memory pages, are printed and
+saved.
 Results: a table on stdout and .cache/bench/client_throughput.json. Exit status 0 whatever the
 ratio; non-zero only when the bench itself fails.
 """
@@ -58,12 +60,15 @@ import pyarrow.flight as flight
 
 from flight_throughput import (  # same directory: servers, data and environment shared with the Flight bench
     DIM, OUT_DIR, REPEAT, ROOT, ROWS, SETTLE_S, START_TIMEOUT_S, WAL_SYNC, WARMUP, _git_state, _node_version, _spawn,
-    _stop_children, layouts, longbow_gc_state, longbow_memory_pages, make_table, start_longbow,
+    _stop_children, layouts, longbow_gc_state, longbow_memory_pages, make_table, malloc_huge_pages_env,
+    start_longbow, SERVER_MALLOC_HUGE_PAGES,
 )
 
 OUT_JSON = OUT_DIR / "client_throughput.json"
 # Gets per timed call of the "DoGet xN" rows.
 GET_LOOP = int(os.environ.get("BENCH_GET_LOOP", "10"))
+# on: the TS worker starts with glibc.malloc.hugetlb=1 (see the docstring); off: without.
+TS_MALLOC_HUGE_PAGES = os.environ.get("BENCH_TS_MALLOC_HUGE_PAGES", "off")
 TARGET_RATIO = 0.9
 # What the TS worker reports about its garbage collection setting and memory pages (see the docstring).
 WORKER_INFO: dict = {}
@@ -108,16 +113,9 @@ class PyarrowClient:
 
 
 def ts_worker_env() -> dict[str, str]:
-    """The worker's environment: with BENCH_TS_MALLOC_HUGE_PAGES=on, glibc.malloc.hugetlb=1
-    added to GLIBC_TUNABLES (unless the caller set a glibc.malloc.hugetlb of their own)."""
-    env = dict(os.environ)
-    setting = env.get("BENCH_TS_MALLOC_HUGE_PAGES", "off")
-    if setting not in ("on", "off"):
-        raise SystemExit(f"BENCH_TS_MALLOC_HUGE_PAGES must be on or off, not {setting!r}")
-    tunables = env.get("GLIBC_TUNABLES", "")
-    if setting == "on" and "glibc.malloc.hugetlb=" not in tunables:
-        env["GLIBC_TUNABLES"] = f"{tunables}:glibc.malloc.hugetlb=1" if tunables else "glibc.malloc.hugetlb=1"
-    return env
+    """The worker's environment: glibc.malloc.hugetlb=1 in GLIBC_TUNABLES with
+    BENCH_TS_MALLOC_HUGE_PAGES=on, no glibc.malloc.hugetlb with off (the default)."""
+    return malloc_huge_pages_env(dict(os.environ), TS_MALLOC_HUGE_PAGES, "BENCH_TS_MALLOC_HUGE_PAGES")
 
 
 class TsClient:
@@ -315,7 +313,9 @@ def write_json(rows: list[dict], nbytes: int) -> None:
         "wal_sync": WAL_SYNC,
         "settle_ms": SETTLE_S * 1000,
         "ts_gc": {key: value for key, value in WORKER_INFO.items() if key != "memory_pages"},
+        "ts_malloc_huge_pages_setting": TS_MALLOC_HUGE_PAGES,
         "ts_memory_pages": WORKER_INFO.get("memory_pages"),
+        "server_malloc_huge_pages_setting": SERVER_MALLOC_HUGE_PAGES,
         "server_gc": longbow_gc_state(),
         "server_memory_pages": longbow_memory_pages(),
         "mb": "1e6 bytes of table.nbytes",

@@ -5,7 +5,9 @@
 
 Both servers run as child processes on free 127.0.0.1 ports during the same run:
   - ours:   node --import tsx packages/server/src/main.ts (LONGBOW_MAX_MEMORY=0,
-            LONGBOW_WAL_SYNC=$BENCH_WAL_SYNC, default off: memory only, like the anchor)
+            LONGBOW_WAL_SYNC=$BENCH_WAL_SYNC, default off: memory only, like the anchor;
+            BENCH_SERVER_MALLOC_HUGE_PAGES=on starts it with glibc.malloc.hugetlb=1, see
+            docs/performance.md, "Memory pages"; default off)
   - anchor: bench/anchor_server.py, a pyarrow flight.FlightServerBase keeping tables in memory
 
 Data: BENCH_ROWS (default 100,000) rows of `id` int64 and `vector` FixedSizeList<float32>[128],
@@ -145,11 +147,32 @@ def _wait_for(predicate: Callable[[], object], proc: subprocess.Popen, what: str
 # vectors would otherwise start an HNSW build in the background after every put, competing for
 # the same cores. BENCH_VECTOR_INDEX=hnsw measures ingest with indexing on (the server default).
 VECTOR_INDEX = os.environ.get("BENCH_VECTOR_INDEX", "exact")
+# BENCH_SERVER_MALLOC_HUGE_PAGES=on starts every bench server with glibc.malloc.hugetlb=1 in
+# GLIBC_TUNABLES (docs/performance.md, "Memory pages"); off (the default) with it removed.
+SERVER_MALLOC_HUGE_PAGES = os.environ.get("BENCH_SERVER_MALLOC_HUGE_PAGES", "off")
+
+
+def malloc_huge_pages_env(env: dict[str, str], setting: str, variable: str) -> dict[str, str]:
+    """`env` with glibc.malloc.hugetlb=1 in GLIBC_TUNABLES (setting "on") or without any
+    glibc.malloc.hugetlb (setting "off"); other tunables are kept. `variable` names the setting
+    in the error for any other value."""
+    if setting not in ("on", "off"):
+        raise SystemExit(f"{variable} must be on or off, not {setting!r}")
+    pairs = [pair for pair in env.get("GLIBC_TUNABLES", "").split(":")
+             if pair and not pair.startswith("glibc.malloc.hugetlb=")]
+    if setting == "on":
+        pairs.append("glibc.malloc.hugetlb=1")
+    if pairs:
+        env["GLIBC_TUNABLES"] = ":".join(pairs)
+    else:
+        env.pop("GLIBC_TUNABLES", None)
+    return env
 
 
 def longbow_env(data: Path, wal_sync: str, **extra: str) -> dict[str, str]:
     """Environment for a bench server: free loopback ports, `data` as its directory, no memory
-    limit, LONGBOW_VECTOR_INDEX=$BENCH_VECTOR_INDEX (default exact: no background graph builds)."""
+    limit, LONGBOW_VECTOR_INDEX=$BENCH_VECTOR_INDEX (default exact: no background graph builds),
+    memory pages as BENCH_SERVER_MALLOC_HUGE_PAGES says."""
     env = dict(os.environ)
     env.update({
         "LONGBOW_VECTOR_INDEX": VECTOR_INDEX,
@@ -161,7 +184,7 @@ def longbow_env(data: Path, wal_sync: str, **extra: str) -> dict[str, str]:
         "LONGBOW_WAL_SYNC": wal_sync,
         **extra,
     })
-    return env
+    return malloc_huge_pages_env(env, SERVER_MALLOC_HUGE_PAGES, "BENCH_SERVER_MALLOC_HUGE_PAGES")
 
 
 # Our server, as `npm start` runs it (every bench that starts one uses this command).
@@ -419,6 +442,7 @@ def write_json(rows: list[dict], nbytes: int) -> None:
         "warmup": WARMUP,
         "settle_ms": SETTLE_S * 1000,
         "server_gc": longbow_gc_state(),
+        "server_malloc_huge_pages_setting": SERVER_MALLOC_HUGE_PAGES,
         "server_memory_pages": longbow_memory_pages(),
         "mb": "1e6 bytes of table.nbytes",
         "targets": {"ratio_now": TARGET_NOW, "ratio_goal": TARGET_GOAL},

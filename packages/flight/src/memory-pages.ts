@@ -8,8 +8,8 @@
  * was started with `GLIBC_TUNABLES=glibc.malloc.hugetlb=1`, and the kernel grants them when its
  * mode (/sys/kernel/mm/transparent_hugepage/enabled) is `madvise`; with `always` every large
  * mapping gets them anyway, and `never` refuses them. Nothing sets the variable by default: it
- * halves the cost of memory that is soon reused (14 against 29 ms to allocate and fill 52 MB on
- * a 2-core VM), but in a VM whose host takes back free 2 MiB blocks it made growing datasets
+ * halves the cost of memory that is soon reused (~14 against ~28 ms to allocate and fill 52 MB
+ * on a 2-core VM), but in a VM whose host takes back free 2 MiB blocks it made growing datasets
  * three times slower. Figures: docs/performance.md, "Memory pages".
  */
 import { readFileSync } from 'node:fs';
@@ -20,12 +20,12 @@ export type TransparentHugePageMode = 'always' | 'madvise' | 'never' | 'unavaila
 export interface MallocHugePages {
   /**
    * Whether large allocations are asked onto huge pages (the kernel still falls back to 4 KiB
-   * pages when it has no free 2 MiB page, or, with glibc.malloc.hugetlb=2, none reserved).
+   * pages when it has no free 2 MiB page at the time).
    */
   on: boolean;
   /** The kernel's transparent huge page mode. */
   kernel: TransparentHugePageMode;
-  /** The value of glibc.malloc.hugetlb in GLIBC_TUNABLES (the last one given), if any. */
+  /** The value of glibc.malloc.hugetlb in GLIBC_TUNABLES (the last one given), as written, if any. */
   tunable: string | undefined;
   /** The version of glibc this process runs on; undefined on another C library. */
   glibc: string | undefined;
@@ -55,16 +55,68 @@ export function glibcHugetlbTunable(tunables: string | undefined): string | unde
   return value;
 }
 
-/** The glibc version Node runs on (from its diagnostic report), or undefined with another C library. */
+/** glibc reads glibc.malloc.hugetlb from this version on; older versions ignore it. */
+export const GLIBC_HUGETLB_VERSION_MIN = '2.35';
+
+/** Whether version `a` (dotted numbers) is at least `b`. */
+function versionAtLeast(a: string, b: string): boolean {
+  const x = a.split('.').map(Number);
+  const y = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    const [p, q] = [x[i] ?? 0, y[i] ?? 0];
+    if (p !== q) return p > q;
+  }
+  return true;
+}
+
+/** A tunable's number as glibc reads it (strtoul with base 0: 0x hex, leading 0 octal); NaN if not a number. */
+export function tunableNumber(text: string): number {
+  if (/^0x[0-9a-f]+$/i.test(text)) return parseInt(text.slice(2), 16);
+  if (/^0[0-7]+$/.test(text)) return parseInt(text, 8);
+  return /^\d+$/.test(text) ? Number(text) : Number.NaN;
+}
+
+let glibcVersionRead: { version: string | undefined } | undefined;
+
+/**
+ * The glibc version Node runs on, or undefined with another C library (or when Node's
+ * diagnostic report, where it comes from, fails). Read once: the report also lists open
+ * sockets, whose host names it would look up, so those are left out while it is made.
+ */
 export function glibcVersion(): string | undefined {
-  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
-  return header?.glibcVersionRuntime;
+  if (glibcVersionRead) return glibcVersionRead.version;
+  const report = process.report as (NodeJS.ProcessReport & { excludeNetwork?: boolean }) | undefined;
+  let version: string | undefined;
+  if (report) {
+    const excluded = report.excludeNetwork;
+    report.excludeNetwork = true;
+    try {
+      version = (report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime;
+    } catch {
+      version = undefined;
+    } finally {
+      report.excludeNetwork = excluded;
+    }
+  }
+  glibcVersionRead = { version };
+  return version;
+}
+
+/** HugePages_Total from /proc/meminfo: hugetlbfs pages reserved by the administrator (0 when unreadable). */
+export function reservedHugePages(read: (path: string) => string = (path) => readFileSync(path, 'utf8')): number {
+  try {
+    return Number(/^HugePages_Total:\s+(\d+)/m.exec(read('/proc/meminfo'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
 }
 
 export interface MallocHugePagesInputs {
   env?: NodeJS.ProcessEnv;
   kernel?: TransparentHugePageMode;
   glibc?: string | undefined;
+  /** hugetlbfs pages reserved (HugePages_Total), for glibc.malloc.hugetlb values of 2 and above. */
+  reserved?: number;
 }
 
 /**
@@ -77,15 +129,22 @@ export function mallocHugePages(inputs: MallocHugePagesInputs = {}): MallocHugeP
   const glibc = 'glibc' in inputs ? inputs.glibc : glibcVersion();
   const tunable = glibcHugetlbTunable((inputs.env ?? process.env).GLIBC_TUNABLES);
   const state = { kernel, tunable, glibc };
+  const off = (reason: string): MallocHugePages => ({ on: false, ...state, reason });
   if (kernel === 'always') return { on: true, ...state };
-  // glibc.malloc.hugetlb=2 maps pre-reserved hugetlbfs pages, whatever the transparent mode.
-  if (glibc !== undefined && tunable === '2') return { on: true, ...state };
-  if (kernel === 'never') return { on: false, ...state, reason: `the kernel's transparent huge pages are off (${TRANSPARENT_HUGE_PAGE_MODE_FILE}: never)` };
-  if (kernel === 'unavailable') return { on: false, ...state, reason: 'the kernel offers no transparent huge pages' };
-  if (glibc === undefined) return { on: false, ...state, reason: 'the C library is not glibc' };
-  if (tunable === '1') return { on: true, ...state };
-  if (tunable === undefined) {
-    return { on: false, ...state, reason: 'GLIBC_TUNABLES has no glibc.malloc.hugetlb=1 (off by default, see docs/operations.md)' };
+  if (glibc === undefined) return off('the C library is not glibc (or could not be identified)');
+  const value = tunable === undefined ? 0 : tunableNumber(tunable);
+  if (value !== 0 && !versionAtLeast(glibc, GLIBC_HUGETLB_VERSION_MIN)) {
+    return off(`glibc ${glibc} ignores glibc.malloc.hugetlb (read from ${GLIBC_HUGETLB_VERSION_MIN} on)`);
   }
-  return { on: false, ...state, reason: `GLIBC_TUNABLES sets glibc.malloc.hugetlb=${tunable}` };
+  // 2 and above: pages from hugetlbfs (2 its default size, else a size in bytes), whatever the
+  // transparent mode; glibc falls back to 4 KiB pages when none are reserved.
+  if (value >= 2) {
+    const reserved = inputs.reserved ?? reservedHugePages();
+    return reserved > 0 ? { on: true, ...state } : off(`glibc.malloc.hugetlb=${tunable} asks for hugetlbfs pages, and none are reserved (HugePages_Total 0)`);
+  }
+  if (kernel === 'never') return off(`the kernel's transparent huge pages are off (${TRANSPARENT_HUGE_PAGE_MODE_FILE}: never)`);
+  if (kernel === 'unavailable') return off('the kernel offers no transparent huge pages');
+  if (value === 1) return { on: true, ...state };
+  if (tunable === undefined) return off('GLIBC_TUNABLES has no glibc.malloc.hugetlb=1 (off by default, see docs/operations.md)');
+  return off(`GLIBC_TUNABLES sets glibc.malloc.hugetlb=${tunable}`);
 }
