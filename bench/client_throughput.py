@@ -60,7 +60,7 @@ import pyarrow.flight as flight
 
 from flight_throughput import (  # same directory: servers, data and environment shared with the Flight bench
     DIM, OUT_DIR, REPEAT, ROOT, ROWS, SETTLE_S, START_TIMEOUT_S, WAL_SYNC, WARMUP, _git_state, _node_version, _spawn,
-    _stop_children, layouts, longbow_gc_state, longbow_memory_pages, make_table, malloc_huge_pages_env,
+    _stop_children, layouts, longbow_gc_state, longbow_memory_pages, make_table, malloc_huge_pages_env, memory_host,
     start_longbow, SERVER_MALLOC_HUGE_PAGES,
 )
 
@@ -326,6 +326,7 @@ def write_json(rows: list[dict], nbytes: int) -> None:
             "python": platform.python_version(),
             "pyarrow": pa.__version__,
             "node": _node_version(),
+            "memory": memory_host(),
         },
         "git": _git_state(),
         "results": rows,

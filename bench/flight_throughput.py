@@ -152,6 +152,19 @@ VECTOR_INDEX = os.environ.get("BENCH_VECTOR_INDEX", "exact")
 SERVER_MALLOC_HUGE_PAGES = os.environ.get("BENCH_SERVER_MALLOC_HUGE_PAGES", "off")
 
 
+def memory_host() -> dict:
+    """What the kernel says about memory that shapes these figures: its transparent huge page
+    mode, and whether free memory is handed back to a VM's host (virtio-balloon free page
+    reporting; the Flight bench's late puts then meet memory the host took back, see
+    docs/performance.md, "Memory pages")."""
+    try:
+        thp = re.search(r"\[(\w+)\]", Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text())
+    except OSError:
+        thp = None
+    reporting = Path("/sys/module/page_reporting").exists() and Path("/sys/bus/virtio/drivers/virtio_balloon").exists()
+    return {"thp": thp.group(1) if thp else None, "free_page_reporting": reporting}
+
+
 def malloc_huge_pages_env(env: dict[str, str], setting: str, variable: str) -> dict[str, str]:
     """`env` with glibc.malloc.hugetlb=1 in GLIBC_TUNABLES (setting "on") or without any
     glibc.malloc.hugetlb (setting "off"); other tunables are kept. `variable` names the setting
@@ -453,6 +466,7 @@ def write_json(rows: list[dict], nbytes: int) -> None:
             "pyarrow": pa.__version__,
             "node": _node_version(),
             "transport": "loopback 127.0.0.1, grpc",
+            "memory": memory_host(),
         },
         "git": _git_state(),
         "results": rows,
