@@ -60,7 +60,7 @@ import pyarrow.flight as flight
 
 from flight_throughput import (  # same directory: servers, data and environment shared with the Flight bench
     DIM, OUT_DIR, REPEAT, ROOT, ROWS, SETTLE_S, START_TIMEOUT_S, WAL_SYNC, WARMUP, _git_state, _node_version, _spawn,
-    _stop_children, layouts, longbow_gc_state, longbow_memory_pages, make_table, malloc_huge_pages_env, memory_host,
+    _stop_children, interleaved, layouts, longbow_gc_state, longbow_memory_pages, make_table, malloc_huge_pages_env, memory_host,
     start_longbow, SERVER_MALLOC_HUGE_PAGES,
 )
 
@@ -149,18 +149,9 @@ class TsClient:
 
 
 def measure(first, second) -> dict[str, list[float]]:
-    """WARMUP untimed calls each, then REPEAT timed calls interleaved in ABBA order: pyarrow, TS,
-    TS, pyarrow, pyarrow, TS, ... (see the docstring)."""
-    for _ in range(WARMUP):
-        first()
-        second()
-    times: dict[str, list[float]] = {"pyarrow": [], "ts": []}
-    for repetition in range(REPEAT):
-        pair = [("pyarrow", first), ("ts", second)]
-        for who, call in pair if repetition % 2 == 0 else reversed(pair):
-            time.sleep(SETTLE_S)
-            times[who].append(call())
-    return times
+    """pyarrow's calls (`first`) and the TS client's (`second`), interleaved in ABBA order after
+    their warm-up (see the docstring)."""
+    return interleaved({"pyarrow": first, "ts": second})
 
 
 def row_of(op: str, layout: str, times: dict[str, list[float]], nbytes: int, extra: dict) -> dict:

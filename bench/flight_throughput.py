@@ -333,19 +333,27 @@ class Target:
         self.client.close()
 
 
-def measure(ours: Target, anchor: Target, call: Callable[[Target], float]) -> dict[str, list[float]]:
-    """WARMUP untimed calls each (a JIT-compiled server needs a few to reach steady state),
-    then REPEAT timed calls interleaved in ABBA order: ours, anchor, anchor, ours, ours, ..."""
+def interleaved(calls: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
+    """WARMUP untimed calls of each side (A, B, A, B, ...), then REPEAT timed calls of each in
+    ABBA order (A, B, B, A, A, ...), each after an untimed pause of SETTLE_S; `calls` maps each
+    of the two sides' names to a call that returns its own timing. Used by both benches."""
+    (first, call_first), (second, call_second) = calls.items()
     for _ in range(WARMUP):
-        call(ours)
-        call(anchor)
-    times: dict[str, list[float]] = {"ours": [], "anchor": []}
+        call_first()
+        call_second()
+    times: dict[str, list[float]] = {first: [], second: []}
     for repetition in range(REPEAT):
-        pair = [ours, anchor]
-        for target in pair if repetition % 2 == 0 else reversed(pair):
+        pair = [(first, call_first), (second, call_second)]
+        for name, call in pair if repetition % 2 == 0 else reversed(pair):
             time.sleep(SETTLE_S)
-            times[target.name].append(call(target))
+            times[name].append(call())
     return times
+
+
+def measure(ours: Target, anchor: Target, call: Callable[[Target], float]) -> dict[str, list[float]]:
+    """The timings of `call` on both servers, interleaved (warm-up first: a JIT-compiled server
+    needs a few calls to reach steady state)."""
+    return interleaved({"ours": lambda: call(ours), "anchor": lambda: call(anchor)})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -33,10 +33,12 @@ export interface MallocHugePages {
   reason?: string;
 }
 
+const readText = (path: string): string => readFileSync(path, 'utf8');
+
 export const TRANSPARENT_HUGE_PAGE_MODE_FILE = '/sys/kernel/mm/transparent_hugepage/enabled';
 
 /** The mode the kernel shows in brackets, e.g. `always [madvise] never`. */
-export function transparentHugePageMode(read: (path: string) => string = (path) => readFileSync(path, 'utf8')): TransparentHugePageMode {
+export function transparentHugePageMode(read: (path: string) => string = readText): TransparentHugePageMode {
   try {
     const selected = /\[(\w+)\]/.exec(read(TRANSPARENT_HUGE_PAGE_MODE_FILE))?.[1];
     return selected === 'always' || selected === 'madvise' || selected === 'never' ? selected : 'unavailable';
@@ -103,7 +105,7 @@ export function glibcVersion(): string | undefined {
 }
 
 /** HugePages_Total from /proc/meminfo: hugetlbfs pages reserved by the administrator (0 when unreadable). */
-export function reservedHugePages(read: (path: string) => string = (path) => readFileSync(path, 'utf8')): number {
+export function reservedHugePages(read: (path: string) => string = readText): number {
   try {
     return Number(/^HugePages_Total:\s+(\d+)/m.exec(read('/proc/meminfo'))?.[1] ?? 0);
   } catch {

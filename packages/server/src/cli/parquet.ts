@@ -162,13 +162,13 @@ export class VectorShape {
     if (index === undefined) return true;
     const data = batch.data.children[index] as Data<List | LargeList>;
     const offsets = data.valueOffsets;
+    const where = (row: number) => `${this.name}: column "${this.column}", row ${rowsBefore + row + 1}`;
     for (let row = 0; row < data.length; row++) {
       if (!data.getValid(row)) continue;
       const size = Number(offsets[row + 1]) - Number(offsets[row]);
-      const where = `${this.name}: column "${this.column}", row ${rowsBefore + row + 1}`;
-      if (size === 0) throw new TypeError(`${where}: an empty vector`);
+      if (size === 0) throw new TypeError(`${where(row)}: an empty vector`);
       this.dimensions ??= size;
-      if (size !== this.dimensions) throw new TypeError(`${where}: ${size} values where the vectors have ${this.dimensions}; a vector column needs one length`);
+      if (size !== this.dimensions) throw new TypeError(`${where(row)}: ${size} values where the vectors have ${this.dimensions}; a vector column needs one length`);
     }
     return this.dimensions !== undefined;
   }
