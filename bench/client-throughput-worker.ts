@@ -9,6 +9,7 @@
  * {"op":"put","name":N,"dataset":D[,"batch_bytes_max":B]} -> {"seconds","rows","batches"};
  * {"op":"get","dataset":D} -> {"seconds","rows","batches"};
  * {"op":"getloop","dataset":D,"count":N} -> {"seconds"} for N gets in a row (each result dropped);
+ * {"op":"putloop","name":N,"datasets":[D,...]} -> {"seconds"} for one put to each dataset, in a row;
  * {"op":"check","name":N,"dataset":D} -> {"equal": bool}; {"op":"drop","dataset":D};
  * {"op":"info"} -> {"gc_setting","concurrent_marking","memory_pages"} (memory_pages: the
  * client's mallocHugePages(): whether large allocations are on huge pages, and why not).
@@ -23,12 +24,13 @@ import { tableFromIPC, type Table } from 'apache-arrow';
 import { Longbow, configureConcurrentMarking, mallocHugePages, type ConcurrentMarkingSetting } from '@longbow/client';
 
 interface Command {
-  op: 'load' | 'put' | 'get' | 'getloop' | 'check' | 'drop' | 'info';
+  op: 'load' | 'put' | 'putloop' | 'get' | 'getloop' | 'check' | 'drop' | 'info';
   name?: string;
   path?: string;
   dataset?: string;
   batch_bytes_max?: number;
   count?: number;
+  datasets?: string[];
 }
 
 const url = process.argv[2];
@@ -70,6 +72,12 @@ async function handle(command: Command): Promise<Record<string, unknown>> {
       const started = performance.now();
       const summary = await lb.put(command.dataset!, table, { batchBytesMax: command.batch_bytes_max });
       return { seconds: (performance.now() - started) / 1000, rows: summary.rows, batches: summary.batches };
+    }
+    case 'putloop': {
+      const table = tables.get(command.name!)!;
+      const started = performance.now();
+      for (const dataset of command.datasets!) await lb.put(dataset, table);
+      return { seconds: (performance.now() - started) / 1000 };
     }
     case 'get': {
       const started = performance.now();

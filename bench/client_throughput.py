@@ -19,6 +19,9 @@ timed inside its own client process around the client call alone:
   - DoPut: pyarrow do_put + write_table + done_writing + read every PutResult + close;
            TS `await lb.put(dataset, table)` (which reads every acknowledgement). Each put goes
            to a new dataset; the one before it is dropped afterwards (not timed).
+  - DoPut xN: BENCH_PUT_LOOP (default 10) of those puts back to back, each to a new dataset,
+           timed as a whole (the figure is per put); the datasets are dropped afterwards (not
+           timed). Sustained ingest, where a single timed put is one call's latency.
   - DoGet: pyarrow do_get(name).read_all(); TS `await lb.get(name)` (a Table). Both read the
            same dataset, put by pyarrow; the TS result is checked once against the table.
   - DoGet xN: BENCH_GET_LOOP (default 10) of those gets back to back, each result dropped,
@@ -65,8 +68,9 @@ from flight_throughput import (  # same directory: servers, data and environment
 )
 
 OUT_JSON = OUT_DIR / "client_throughput.json"
-# Gets per timed call of the "DoGet xN" rows.
+# Gets per timed call of the "DoGet xN" rows, puts per timed call of the "DoPut xN" rows.
 GET_LOOP = int(os.environ.get("BENCH_GET_LOOP", "10"))
+PUT_LOOP = int(os.environ.get("BENCH_PUT_LOOP", "10"))
 # on: the TS worker starts with glibc.malloc.hugetlb=1 (see the docstring); off: without.
 TS_MALLOC_HUGE_PAGES = os.environ.get("BENCH_TS_MALLOC_HUGE_PAGES", "off")
 TARGET_RATIO = 0.9
@@ -90,6 +94,12 @@ class PyarrowClient:
         while reader.read() is not None:
             pass
         writer.close()
+        return time.perf_counter() - start
+
+    def put_loop(self, table: pa.Table, datasets: list[str]) -> float:
+        start = time.perf_counter()
+        for dataset in datasets:
+            self.put(table, dataset)
         return time.perf_counter() - start
 
     def get(self, dataset: str) -> tuple[float, pa.Table]:
@@ -230,6 +240,18 @@ def main() -> int:
 
             times = measure(py_put, ts_put)
             rows.append(row_of("DoPut", layout, times, nbytes, {"batches_sent": {"pyarrow": t.to_batches().__len__(), "ts": ts_batches["n"]}}))
+            print_row(rows[-1])
+
+            def put_loop_with(who: str, call) -> float:
+                datasets = [fresh(f"client-{who}-loop") for _ in range(PUT_LOOP)]
+                seconds = call(datasets)
+                for dataset in datasets:
+                    py.drop(dataset)
+                return seconds / PUT_LOOP
+
+            times = measure(lambda: put_loop_with("pyarrow", lambda ds: py.put_loop(t, ds)),
+                            lambda: put_loop_with("ts", lambda ds: ts.call(op="putloop", name=layout, datasets=ds)["seconds"]))
+            rows.append(row_of(f"DoPut x{PUT_LOOP}", layout, times, nbytes, {}))
             print_row(rows[-1])
 
             source = last["pyarrow"]
