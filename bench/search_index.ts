@@ -10,6 +10,10 @@
  * Commands: {"cmd":"exact"} | {"cmd":"build","storage":"bf16"} |
  * {"cmd":"single","storage":"bf16","ef":64} | {"cmd":"batched","storage":"bf16","ef":64,"threads":1} |
  * {"cmd":"dataset","ef":64} | {"cmd":"quit"}
+ * A storage written `i8+rescore` (any storage, `+rescore`) searches that storage's graph and
+ * re-scores its candidates exactly from the float32 vectors, as the server does (the same
+ * candidate count, rescoreCount; the same kernel), in process: the index without the worker's
+ * round trip. i8 graphs take their scale from the first 8 MiB of vectors, as the server's do.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -17,8 +21,14 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { DatasetIndex } from '../packages/server/src/index/dataset-index.ts';
+import { rescoreCount } from '../packages/server/src/index/dataset-search.ts';
+import { DistanceKernel } from '../packages/server/src/index/distance-kernel.ts';
+import { scanPicked } from '../packages/server/src/index/exact-search.ts';
 import { FlatIndex } from '../packages/server/src/index/flat-index.ts';
-import { HnswIndex, type HnswStorage } from '../packages/server/src/index/hnsw-index.ts';
+import { HnswIndex, int8Scale, type HnswStorage } from '../packages/server/src/index/hnsw-index.ts';
+import { TopK } from '../packages/server/src/index/top-k.ts';
+import { VectorChunks } from '../packages/server/src/index/vector-chunks.ts';
+import { INDEX_GRAPH_BREADTH_FACTOR, INDEX_INT8_SCALE_SAMPLE_BYTES } from '../packages/server/src/limits.ts';
 import { ClusteredVectors } from '../packages/server/test/vectors.ts';
 
 const { values: args } = parseArgs({
@@ -147,9 +157,40 @@ function exact(): Record<string, unknown> {
 
 const graphs = new Map<HnswStorage, HnswIndex>();
 
+/** `bf16` or `bf16+rescore` (see the file comment). */
+function variant(name: string): { storage: HnswStorage; rescore: boolean } {
+  const [storage, suffix] = name.split('+');
+  return { storage: storage as HnswStorage, rescore: suffix === 'rescore' };
+}
+
+let exactRows: { chunks: VectorChunks; kernel: DistanceKernel } | undefined;
+
+/** The float32 rows and kernel candidates are re-scored with (made once). */
+function exactRowsOnce(): { chunks: VectorChunks; kernel: DistanceKernel } {
+  if (!exactRows) {
+    const chunks = new VectorChunks(DIMENSIONS);
+    chunks.append(0, bench.data);
+    exactRows = { chunks, kernel: new DistanceKernel('l2sq', DIMENSIONS) };
+  }
+  return exactRows;
+}
+
+/**
+ * The best K of a graph's candidates for query q after exact re-scoring, as DatasetIndex's
+ * search does: the graph explores max(ef, 4k) and gives its best rescoreCount(k).
+ */
+function rescored(index: HnswIndex, query: Float32Array, ef: number): number[] {
+  const { chunks, kernel } = exactRowsOnce();
+  const found = index.candidates(query, rescoreCount(index.options.storage, K), Math.max(ef, K * INDEX_GRAPH_BREADTH_FACTOR));
+  const top = new TopK(K);
+  scanPicked(kernel, chunks, query, top, found.ordinals.subarray(0, found.counts[0]));
+  return top.sorted().ordinals;
+}
+
 function build(storage: HnswStorage): Record<string, unknown> {
+  const scale = storage === 'i8' ? int8Scale(bench.data.subarray(0, Math.min(bench.data.length, INDEX_INT8_SCALE_SAMPLE_BYTES / 4))) : undefined;
   const index = new HnswIndex({
-    dimensions: DIMENSIONS, metric: 'euclidean', m: M, efConstruction: EF_CONSTRUCTION, efSearch: 64, storage, insertThreads: BUILD_THREADS,
+    dimensions: DIMENSIONS, metric: 'euclidean', m: M, efConstruction: EF_CONSTRUCTION, efSearch: 64, storage, insertThreads: BUILD_THREADS, scale,
   });
   const started = performance.now();
   const piece = 10_000;
@@ -166,27 +207,43 @@ function graph(storage: HnswStorage): HnswIndex {
 }
 
 /** Single-query search, one thread, every query once (after one warm-up pass over 100). */
-function single(storage: HnswStorage, ef: number): Record<string, unknown> {
+function single(name: string, ef: number): Record<string, unknown> {
+  const { storage, rescore } = variant(name);
   const index = graph(storage);
-  for (let q = 0; q < Math.min(100, QUERIES); q++) index.search(queryAt(q), K, { ef });
+  const search = rescore ? (q: number) => rescored(index, queryAt(q), ef) : (q: number) => index.search(queryAt(q), K, { ef }).ordinals;
+  for (let q = 0; q < Math.min(100, QUERIES); q++) search(q);
   const found: number[][] = [];
   const started = performance.now();
-  for (let q = 0; q < QUERIES; q++) found.push(index.search(queryAt(q), K, { ef }).ordinals);
+  for (let q = 0; q < QUERIES; q++) found.push(search(q));
   const seconds = (performance.now() - started) / 1000;
   let recall = 0; // scored after the clock stops, as the faiss side does
   for (let q = 0; q < QUERIES; q++) recall += recallAt10(q, found[q]);
-  return { storage, ef, qps: QUERIES / seconds, recall: recall / QUERIES };
+  return { storage: name, ef, qps: QUERIES / seconds, recall: recall / QUERIES };
 }
 
-/** All queries in one call (usearch runs them on `threads` native threads). */
-function batched(storage: HnswStorage, ef: number, threads: number): Record<string, unknown> {
+/** All queries in one call (usearch runs them on `threads` native threads); re-scored after it, on this thread, for `+rescore`. */
+function batched(name: string, ef: number, threads: number): Record<string, unknown> {
+  const { storage, rescore } = variant(name);
   const index = graph(storage);
+  const wanted = rescore ? rescoreCount(storage, K) : K;
+  const { chunks, kernel } = exactRowsOnce();
   const started = performance.now();
-  const found = index.candidates(bench.queries, K, ef, threads);
+  const found = index.candidates(bench.queries, wanted, rescore ? Math.max(ef, K * INDEX_GRAPH_BREADTH_FACTOR) : ef, threads);
+  const results: ArrayLike<number>[] = [];
+  for (let q = 0; q < QUERIES; q++) {
+    const candidates = found.ordinals.subarray(q * wanted, q * wanted + found.counts[q]);
+    if (!rescore) {
+      results.push(candidates);
+      continue;
+    }
+    const top = new TopK(K);
+    scanPicked(kernel, chunks, queryAt(q), top, candidates);
+    results.push(top.sorted().ordinals);
+  }
   const seconds = (performance.now() - started) / 1000;
   let recall = 0;
-  for (let q = 0; q < QUERIES; q++) recall += recallAt10(q, found.ordinals.subarray(q * K, q * K + found.counts[q]));
-  return { storage, ef, threads, qps: QUERIES / seconds, recall: recall / QUERIES };
+  for (let q = 0; q < QUERIES; q++) recall += recallAt10(q, results[q]);
+  return { storage: name, ef, threads, qps: QUERIES / seconds, recall: recall / QUERIES };
 }
 
 /**
@@ -248,11 +305,11 @@ reply({ event: 'ready', rows: ROWS, dimensions: DIMENSIONS, queries: QUERIES, tr
 const lines = createInterface({ input: process.stdin });
 for await (const line of lines) {
   if (line.trim() === '') continue;
-  const command = JSON.parse(line) as { cmd: string; storage?: HnswStorage; ef?: number; threads?: number };
+  const command = JSON.parse(line) as { cmd: string; storage?: string; ef?: number; threads?: number };
   try {
     switch (command.cmd) {
       case 'exact': reply(exact()); break;
-      case 'build': reply(build(command.storage ?? 'bf16')); break;
+      case 'build': reply(build(variant(command.storage ?? 'bf16').storage)); break;
       case 'single': reply(single(command.storage ?? 'bf16', command.ef ?? 64)); break;
       case 'batched': reply(batched(command.storage ?? 'bf16', command.ef ?? 64, command.threads ?? 1)); break;
       case 'dataset': reply(await dataset(command.ef ?? 64)); break;

@@ -188,6 +188,19 @@ export const INDEX_GRAPH_BREADTH_FACTOR = 4;
  */
 export const INDEX_RESCORE_FACTOR = 2;
 export const INDEX_RESCORE_EXTRA = 10;
+/**
+ * The same for a graph with int8 vectors (i8, the default), whose order is coarser: max(4k, k + 30).
+ * On the bench's 100k clustered vectors (ef 32 / 64), re-scoring the first 20 gave recall@10
+ * 0.980 / 0.996 and the first 40 gave 0.986 / 0.998, as bf16's first 20 do (0.987 / 0.999).
+ */
+export const INDEX_RESCORE_FACTOR_INT8 = 4;
+export const INDEX_RESCORE_EXTRA_INT8 = 30;
+
+/**
+ * Vector bytes (of the first rows) an i8 graph's scale is taken from: the largest |value| among
+ * them maps to 127 (hnsw-index.ts, int8Scale). 8 MiB is ~2 ms of work on the event loop.
+ */
+export const INDEX_INT8_SCALE_SAMPLE_BYTES = 8 * 1024 * 1024;
 
 /**
  * Most native threads the indexing worker uses: to insert, all cores but one (that one is left

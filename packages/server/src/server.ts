@@ -68,7 +68,7 @@ export class LongbowServer {
       health: () => ({ state: this.healthState, details: this.healthState === 'serving' ? this.healthDetails() : undefined }),
     });
     this.vectorIndexes = new VectorIndexes(this.store, {
-      m: config.hnswM, efConstruction: config.hnswEfConstruction, efSearch: config.hnswEfSearch, logger,
+      m: config.hnswM, efConstruction: config.hnswEfConstruction, efSearch: config.hnswEfSearch, storage: config.hnswStorage, logger,
       indexOptions: config.vectorIndex === 'exact' ? { flatOnlyBytesMax: Infinity } : undefined,
     });
     this.actionContext = {

@@ -17,6 +17,7 @@ import { DatasetIndex, type DatasetIndexOptions } from '../src/index/dataset-ind
 import { PickedScorer, type SearchContext } from '../src/index/dataset-search.ts';
 import { DistanceKernel } from '../src/index/distance-kernel.ts';
 import { FlatIndex } from '../src/index/flat-index.ts';
+import { int8Scale } from '../src/index/hnsw-storage.ts';
 import { METRICS, type Metric } from '../src/index/metric.ts';
 import { OrdinalSet } from '../src/index/ordinal-set.ts';
 import { TopK } from '../src/index/top-k.ts';
@@ -29,6 +30,8 @@ const ROWS = 6000;
 const QUERIES = 60;
 const K = 10;
 const RECALL_BUDGET = 0.95;
+/** Graph precisions whose served results (candidates re-scored exactly) must keep the budget. */
+const STORAGES = ['bf16', 'i8'] as const;
 
 const { data, queries } = clusteredDataset({ rows: ROWS, queries: QUERIES, dimensions: DIMENSIONS, seed: 99 });
 const queryAt = (q: number) => queries.subarray(q * DIMENSIONS, (q + 1) * DIMENSIONS);
@@ -87,9 +90,9 @@ function exactIndex(metric: Metric): FlatIndex {
 }
 
 describe('DatasetIndex search and recall', () => {
-  for (const metric of METRICS) {
-    test(`${metric}: recall@${K} >= ${RECALL_BUDGET} once indexed; distances identical to the flat index`, async (t) => {
-      const index = track(new DatasetIndex(options(metric)));
+  for (const [metric, storage] of METRICS.flatMap((metric) => STORAGES.map((storage) => [metric, storage] as const))) {
+    test(`${metric}, ${storage} graph: recall@${K} >= ${RECALL_BUDGET} once indexed; distances identical to the flat index`, async (t) => {
+      const index = track(new DatasetIndex(options(metric, { storage })));
       appendAll(index);
       await untilIndexed(index);
       assert.equal(index.state, 'ready');
@@ -108,12 +111,12 @@ describe('DatasetIndex search and recall', () => {
         hits.ordinals.forEach((ordinal, i) => assert.equal(hits.distances[i], byOrdinal.get(ordinal)));
         for (let i = 1; i < hits.scores.length; i++) assert.ok(hits.scores[i - 1] >= hits.scores[i], 'higher score is closer');
       }
-      t.diagnostic(`${metric}: recall@${K} single ${(single / QUERIES).toFixed(3)}, batched ${(many / QUERIES).toFixed(3)}`);
+      t.diagnostic(`${metric}, ${storage}: recall@${K} single ${(single / QUERIES).toFixed(3)}, batched ${(many / QUERIES).toFixed(3)}`);
       assert.ok(single / QUERIES >= RECALL_BUDGET && many / QUERIES >= RECALL_BUDGET);
     });
 
-    test(`${metric}: filtered search (pre-filter candidates, graph with oversampling) keeps recall`, async (t) => {
-      const index = track(new DatasetIndex(options(metric, { filterExactRowsMax: 100 })));
+    test(`${metric}, ${storage} graph: filtered search (pre-filter candidates, graph with oversampling) keeps recall`, async (t) => {
+      const index = track(new DatasetIndex(options(metric, { filterExactRowsMax: 100, storage })));
       appendAll(index);
       await untilIndexed(index);
       const exact = exactIndex(metric);
@@ -126,7 +129,7 @@ describe('DatasetIndex search and recall', () => {
           assert.ok(hits.ordinals.every((o) => keep(o) && !excluded(o)), 'only candidates that are not excluded');
           recall += recallAt(hits.ordinals, exact.search(queryAt(q), K, { filter: (o) => keep(o) && !excluded(o) }).ordinals);
         }
-        t.diagnostic(`${metric}: filter ${name}: recall@${K} ${(recall / QUERIES).toFixed(3)}`);
+        t.diagnostic(`${metric}, ${storage}: filter ${name}: recall@${K} ${(recall / QUERIES).toFixed(3)}`);
         assert.ok(recall / QUERIES >= RECALL_BUDGET, `filter ${name}: recall ${recall / QUERIES}`);
       }
     });
@@ -181,7 +184,7 @@ describe('DatasetIndex search and recall', () => {
     chunks.append(0, data);
     const context: SearchContext = {
       dimensions: DIMENSIONS, kernel: new DistanceKernel('l2sq', DIMENSIONS), chunks, removed: new OrdinalSet(), efSearch: 64,
-      filterExactRowsMax: 0, filterExactFraction: 0, graph: () => undefined, batchThreads: 1,
+      filterExactRowsMax: 0, filterExactFraction: 0, graph: () => undefined, batchThreads: 1, rescore: (k) => 2 * k,
     };
     const sliceRows = (2 * 1024 * 1024) / (DIMENSIONS * 4);
     const picked = Array.from({ length: 2000 }, (_, i) => (i * 7) % ROWS); // as re-scoring k = 1000 would
@@ -296,6 +299,50 @@ describe('DatasetIndex persistence', () => {
     assert.equal(loaded.state, 'ready');
     loaded.remove(123); // the store re-applies its tombstones after a restart
     assert.deepEqual(await loaded.searchMany(queries, K, { ef: 32 }), expected);
+  });
+
+  for (const metric of ['euclidean', 'cosine'] as const) {
+    test(`${metric}: an i8 graph is saved with its scale and loaded with it: identical results`, async () => {
+      const index = track(new DatasetIndex(options(metric, { storage: 'i8' })));
+      appendAll(index);
+      await untilIndexed(index);
+      const directory = temporaryDirectory();
+      await index.save(directory);
+      const meta = JSON.parse(readFileSync(join(directory, 'index.json'), 'utf8')) as { storage: string; scale?: number };
+      assert.equal(meta.storage, 'i8');
+      // The scale comes from the rows there when the graph started, here the first append's
+      // (cosine normalizes each vector and has none).
+      assert.equal(meta.scale, metric === 'cosine' ? undefined : int8Scale(rowsOf(0, 1000)));
+      const expected = await index.searchMany(queries, K);
+      // Loaded by a server whose setting is now bf16: the saved graph keeps its own precision.
+      const loaded = track(await DatasetIndex.load(directory, { ...options(metric, { storage: 'bf16' }), rows: ROWS }));
+      appendAll(loaded);
+      await loaded.ready();
+      assert.equal(loaded.indexedRows, ROWS);
+      assert.deepEqual(await loaded.searchMany(queries, K), expected);
+      const again = temporaryDirectory();
+      await loaded.save(again);
+      assert.deepEqual(JSON.parse(readFileSync(join(again, 'index.json'), 'utf8')), JSON.parse(readFileSync(join(directory, 'index.json'), 'utf8')));
+    });
+  }
+
+  test('an i8 index.json without a usable scale is refused and the graph rebuilt', async () => {
+    const index = track(new DatasetIndex(options('euclidean', { storage: 'i8' })));
+    appendAll(index);
+    await untilIndexed(index);
+    const directory = temporaryDirectory();
+    await index.save(directory);
+    const metaPath = join(directory, 'index.json');
+    const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as Record<string, unknown>;
+    writeFileSync(metaPath, JSON.stringify({ ...meta, scale: -1 }));
+    const warnings: string[] = [];
+    const logger = { warn: (fields: { err?: Error }, message: string) => warnings.push(`${message}: ${fields.err?.message}`), error: () => {}, debug: () => {} };
+    const loaded = track(await DatasetIndex.load(directory, { ...options('euclidean', { storage: 'i8' }), rows: ROWS, logger: logger as never }));
+    assert.ok(warnings.some((message) => /unreadable.*i8 storage needs a positive scale, got -1/.test(message)), warnings.join('; '));
+    appendAll(loaded);
+    await untilIndexed(loaded);
+    const exact = exactIndex('euclidean');
+    assert.deepEqual((await loaded.search(queryAt(2), K)).ordinals, exact.search(queryAt(2), K).ordinals);
   });
 
   test('a graph covering more rows than the snapshot drops them and re-indexes what is appended', async () => {

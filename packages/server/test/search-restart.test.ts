@@ -5,7 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { Field, FixedSizeList, Float32, Int64, RecordBatch, Schema, Struct, makeData } from 'apache-arrow';
 import { pathDescriptor, type FlightClient } from '@longbow/flight';
 import { startServer, type RunningServer } from './helpers.ts';
@@ -123,6 +124,51 @@ test('LONGBOW_VECTOR_INDEX=exact builds no graph (also over a snapshot that has 
     const graphLines = graphResults.split('\n');
     exactResults.split('\n').forEach((line, q) => { agreeing += line.split(',').filter((id) => graphLines[q].split(',').includes(id)).length; });
     assert.ok(agreeing >= 0.9 * 5 * 10, `exact and graph results share only ${agreeing} of 50 ids`);
+  } finally {
+    running.client.close();
+    await running.server.stop();
+    rmSync(running.dataPath, { recursive: true, force: true });
+  }
+});
+
+/** index.json of the dataset's index in the newest snapshot under `dataPath`. */
+function savedIndexMeta(dataPath: string): { storage: string; scale?: number } {
+  const snapshots = join(dataPath, 'snapshots');
+  const newest = readdirSync(snapshots).filter((name) => !name.startsWith('.') && !name.endsWith('.tmp')).sort().at(-1)!;
+  const directory = readdirSync(join(snapshots, newest)).find((name) => name.startsWith('index-'))!;
+  return JSON.parse(readFileSync(join(snapshots, newest, directory, 'index.json'), 'utf8')) as { storage: string; scale?: number };
+}
+
+test('LONGBOW_HNSW_STORAGE sets the precision of new graphs; a saved graph keeps its own across a restart', async () => {
+  const source = new ClusteredVectors({ dimensions: DIMENSIONS, seed: 13 });
+  const vectors = source.sample(ROWS);
+  const queries = source.sample(5);
+  let running = await startServer({ LONGBOW_LOG_LEVEL: 'silent', LONGBOW_HNSW_STORAGE: 'bf16' });
+  try {
+    await running.client.doPut(pathDescriptor('emb'), batchOf(0, vectors).schema, [batchOf(0, vectors)]);
+    await waitReady(running.client);
+    const before = await search(running.client, queries, 5);
+    const [stats] = await running.client.doActionJson<{ config: Record<string, unknown> }>('get_stats');
+    assert.equal(stats.config.LONGBOW_HNSW_STORAGE, 'bf16');
+    await running.client.doActionJson('force_snapshot');
+    assert.equal(savedIndexMeta(running.dataPath).storage, 'bf16');
+    running = await restart(running); // the default setting: i8
+    const reopened = await readiness(running.client);
+    assert.deepEqual([reopened.status, reopened.indexed], ['READY', ROWS], 'the saved graph is loaded, not rebuilt');
+    assert.equal(await search(running.client, queries, 5), before);
+    await running.client.doActionJson('force_snapshot');
+    assert.equal(savedIndexMeta(running.dataPath).storage, 'bf16');
+    // A new dataset gets the setting in force, i8 (cosine: no scale; each vector is normalized).
+    await running.client.doActionJson('drop_dataset', 'emb');
+    await running.client.doPut(pathDescriptor('emb'), batchOf(0, vectors).schema, [batchOf(0, vectors)]);
+    await waitReady(running.client);
+    await running.client.doActionJson('force_snapshot');
+    const meta = savedIndexMeta(running.dataPath);
+    assert.deepEqual([meta.storage, meta.scale], ['i8', undefined]);
+    const after = (await search(running.client, queries, 5)).split('\n');
+    let shared = 0;
+    before.split('\n').forEach((line, q) => { shared += line.split(',').filter((id) => after[q].split(',').includes(id)).length; });
+    assert.ok(shared >= 0.9 * 5 * 10, `i8 and bf16 results share only ${shared} of 50 ids`);
   } finally {
     running.client.close();
     await running.server.stop();

@@ -46,4 +46,8 @@ test('config has defaults and names the bad variable', () => {
     error instanceof ConfigError && error.variable === 'LONGBOW_MAX_MEMORY' && /512MiB/.test(error.message));
   assert.throws(() => loadConfig({ LONGBOW_LISTEN_ADDR: 'nowhere' }), /LONGBOW_LISTEN_ADDR/);
   assert.throws(() => loadConfig({ LONGBOW_LOG_LEVEL: 'chatty' }), /LONGBOW_LOG_LEVEL/);
+  assert.equal(config.hnswStorage, 'i8');
+  assert.equal(loadConfig({ LONGBOW_HNSW_STORAGE: 'bf16' }).hnswStorage, 'bf16');
+  assert.throws(() => loadConfig({ LONGBOW_HNSW_STORAGE: 'int4' }), (error: unknown) =>
+    error instanceof ConfigError && error.variable === 'LONGBOW_HNSW_STORAGE' && /'f32' \| 'bf16' \| 'f16' \| 'i8'|f32.*bf16.*f16.*i8/.test(error.message));
 });

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { CONCURRENT_MARKING_SETTINGS, type ConcurrentMarkingSetting } from '@longbow/flight';
 import { LOG_LEVELS, type LogLevel } from '../log/logger.ts';
 import { parseDuration, parseSize } from './units.ts';
+import { HNSW_STORAGES, HNSW_STORAGE_DEFAULT, type HnswStorage } from '../index/hnsw-storage.ts';
 
 export interface Config {
   listenAddr: string;
@@ -28,6 +29,7 @@ export interface Config {
   hnswM: number;
   hnswEfConstruction: number;
   hnswEfSearch: number;
+  hnswStorage: HnswStorage;
   vectorIndex: 'hnsw' | 'exact';
   grpcTransport: 'http2' | 'node-http2' | 'grpc-js';
   gcConcurrentMarking: ConcurrentMarkingSetting;
@@ -86,6 +88,7 @@ export const SETTINGS = {
   vectorIndex: { variable: 'LONGBOW_VECTOR_INDEX', defaultValue: 'hnsw', schema: z.enum(['hnsw', 'exact']), description: '`hnsw`: a dataset with more than 8 MiB of vectors gets an HNSW graph, built in the background. `exact`: no graphs; every search scans the vectors exactly (no background CPU, slower searches of large datasets).' },
   grpcTransport: { variable: 'LONGBOW_GRPC_TRANSPORT', defaultValue: 'http2', schema: z.enum(['http2', 'node-http2', 'grpc-js']), description: 'The gRPC transport of both ports. `http2`: Longbow\'s own HTTP/2 (fastest for large batches). `node-http2`: Node\'s `node:http2`. `grpc-js`: @grpc/grpc-js. The last two are there as fallbacks; all three serve the same protocol.' },
   hnswEfSearch: { variable: 'LONGBOW_HNSW_EF_SEARCH', defaultValue: '64', schema: positiveInteger(4096), description: 'HNSW candidate list size per query (a search may override it with `ef`); higher: better recall, slower search.' },
+  hnswStorage: { variable: 'LONGBOW_HNSW_STORAGE', defaultValue: HNSW_STORAGE_DEFAULT, schema: z.enum(HNSW_STORAGES as unknown as [HnswStorage, ...HnswStorage[]]), description: 'Precision of the HNSW graph\'s own copy of the vectors, for graphs built from now on (a saved graph keeps its own). `bf16`: half the memory of `f32`, as fast or faster. `i8`: a quarter of the memory, searches ~1.3x faster than `bf16`, with values scaled by the largest magnitude among a dataset\'s first 8 MiB of vectors and clipped beyond it (cosine: each vector normalized). Results are re-scored exactly from the stored float32 vectors in every case (docs/search.md, "Graph precision").' },
   gcConcurrentMarking: { variable: 'LONGBOW_GC_CONCURRENT_MARKING', defaultValue: 'auto', schema: z.enum(CONCURRENT_MARKING_SETTINGS), description: 'V8\'s concurrent marking (garbage collection on helper threads). `auto`: off with 2 cores or fewer (the affinity mask, capped by a cgroup CPU quota), where those threads compete with the event loop and cost a large put more CPU than they save (docs/performance.md, "Garbage collection"); left as Node started otherwise. `on`, `off`: always.' },
 } as const satisfies Record<keyof Config, Setting>;
 

@@ -11,8 +11,8 @@
 import { availableParallelism } from 'node:os';
 import { buildSlots as sharedBuildSlots, type BuildSlots } from './build-slots.ts';
 import { DistanceKernel } from './distance-kernel.ts';
-import { searchDataset, type DatasetSearchOptions, type SearchContext } from './dataset-search.ts';
-import { HNSW_STORAGE_DEFAULT, type HnswOptions, type HnswStorage } from './hnsw-index.ts';
+import { rescoreCount, searchDataset, type DatasetSearchOptions, type SearchContext } from './dataset-search.ts';
+import { HNSW_STORAGE_DEFAULT, int8Scale, type HnswOptions, type HnswStorage } from './hnsw-index.ts';
 import { readIndexMeta, writeIndexMeta, GRAPH_FILE_NAME, type IndexMeta } from './index-files.ts';
 import { IndexWorker } from './index-worker.ts';
 import type { GraphFile, GraphState } from './index-worker-protocol.ts';
@@ -24,9 +24,17 @@ import type { Logger } from '../log/logger.ts';
 import {
   INDEX_BUILD_THREADS_MAX, INDEX_FEED_BYTES_MAX, INDEX_FEED_MESSAGES_IN_FLIGHT_MAX, INDEX_FILTER_EXACT_ROWS_MAX,
   INDEX_FILTER_EXACT_FRACTION, INDEX_FILTER_EXACT_FRACTION_DOT_PRODUCT, INDEX_FLAT_ONLY_VECTOR_BYTES_MAX,
+  INDEX_INT8_SCALE_SAMPLE_BYTES,
 } from '../limits.ts';
 
 export type { DatasetSearchOptions } from './dataset-search.ts';
+
+/** What a saved index fixes about its graph (index.json). */
+interface GraphOverrides {
+  m?: number;
+  storage?: HnswStorage;
+  scale?: number;
+}
 
 export interface DatasetIndexOptions {
   dimensions: number;
@@ -75,6 +83,8 @@ export class DatasetIndex {
   private readonly removed = new OrdinalSet();
   private readonly context: SearchContext;
   private worker: IndexWorker | undefined;
+  /** The options the worker's graph was made with (its storage and i8 scale are saved with it). */
+  private graphOptions: HnswOptions | undefined;
   /** Bytes of vector arrays this index owns (converted from other element types). */
   private ownedBytes = 0;
   /** Rows sent to the worker, and rows its graph covers. */
@@ -104,6 +114,7 @@ export class DatasetIndex {
       filterExactRowsMax: options.filterExactRowsMax ?? INDEX_FILTER_EXACT_ROWS_MAX,
       filterExactFraction: options.metric === 'dot_product' ? INDEX_FILTER_EXACT_FRACTION_DOT_PRODUCT : INDEX_FILTER_EXACT_FRACTION,
       graph: () => (this.workerReady && this.graphRows > 0 && !this.worker?.failed ? this.worker : undefined),
+      rescore: (k) => rescoreCount(this.graphOptions?.storage ?? HNSW_STORAGE_DEFAULT, k),
     };
   }
 
@@ -130,7 +141,7 @@ export class DatasetIndex {
         path: `${directory}/${GRAPH_FILE_NAME}`, rows: meta.rows, keepRows: Math.min(meta.rows, options.rows),
         bytes: meta.graph.bytes, crc32c: meta.graph.crc32c,
       };
-      index.startWorker({ m: meta.m, storage: meta.storage }, file);
+      index.startWorker({ m: meta.m, storage: meta.storage, scale: meta.scale }, file);
     }
     return index;
   }
@@ -222,8 +233,12 @@ export class DatasetIndex {
    */
   async save(directory: string): Promise<SaveResult> {
     const graph = this.worker && !this.worker.failed ? this.worker : undefined;
-    const storage = this.options.storage ?? HNSW_STORAGE_DEFAULT;
-    const base = { dimensions: this.dimensions, metric: this.metric, m: this.options.m, storage };
+    const made = graph ? this.graphOptions : undefined;
+    const storage = made?.storage ?? this.options.storage ?? HNSW_STORAGE_DEFAULT;
+    const base = {
+      dimensions: this.dimensions, metric: this.metric, m: made?.m ?? this.options.m, storage,
+      ...(made?.storage === 'i8' && this.metric !== 'cosine' ? { scale: made.scale } : {}),
+    };
     if (!graph) {
       const bytes = await writeIndexMeta(directory, { ...base, rows: 0, graph: null });
       return { rows: 0, bytes };
@@ -254,20 +269,32 @@ export class DatasetIndex {
     return this.options.searchThreads ?? Math.max(1, Math.min(INDEX_BUILD_THREADS_MAX, availableParallelism()));
   }
 
-  private hnswOptions(overrides: { m?: number; storage?: HnswStorage } = {}): HnswOptions {
+  /**
+   * The graph's options. An i8 graph of a euclidean or dot_product dataset gets its scale from
+   * the saved index, or else from the rows appended so far (at most
+   * INDEX_INT8_SCALE_SAMPLE_BYTES of them: a graph starts once a dataset is past
+   * INDEX_FLAT_ONLY_VECTOR_BYTES_MAX, so that is a sample of thousands of rows).
+   */
+  private hnswOptions(overrides: GraphOverrides = {}): HnswOptions {
     const { dimensions, metric, m, efConstruction, efSearch } = this.options;
+    const storage = overrides.storage ?? this.options.storage ?? HNSW_STORAGE_DEFAULT;
+    let scale: number | undefined;
+    if (storage === 'i8' && metric !== 'cosine') {
+      const sampleRows = Math.min(this.chunks.rows, Math.max(1, Math.floor(INDEX_INT8_SCALE_SAMPLE_BYTES / (dimensions * 4))));
+      scale = overrides.scale ?? int8Scale(this.chunks.copyRows(0, sampleRows));
+    }
     return {
-      dimensions, metric, m: overrides.m ?? m, efConstruction, efSearch,
-      storage: overrides.storage ?? this.options.storage ?? HNSW_STORAGE_DEFAULT, insertThreads: this.threads(),
-      searchThreads: this.searchThreads(),
+      dimensions, metric, m: overrides.m ?? m, efConstruction, efSearch, storage, ...(scale === undefined ? {} : { scale }),
+      insertThreads: this.threads(), searchThreads: this.searchThreads(),
     };
   }
 
-  private startWorker(overrides: { m?: number; storage?: HnswStorage } = {}, file?: GraphFile): void {
+  private startWorker(overrides: GraphOverrides = {}, file?: GraphFile): void {
     const logger = this.options.logger;
     this.sentRows = file?.keepRows ?? 0;
     this.graphRows = this.sentRows;
-    this.worker = new IndexWorker(this.hnswOptions(overrides), file, {
+    this.graphOptions = this.hnswOptions(overrides);
+    this.worker = new IndexWorker(this.graphOptions, file, {
       onState: (state) => this.onGraphState(state),
       onFailure: (error) => {
         logger?.error({ err: error }, 'Vector index worker failed; searches of this dataset are exact from now on');

@@ -5,6 +5,7 @@
  * done in slices that yield to the event loop.
  */
 import type { DistanceKernel } from './distance-kernel.ts';
+import type { HnswStorage } from './hnsw-index.ts';
 import { scanPicked, scanRange, type OrdinalFilter } from './exact-search.ts';
 import type { IndexWorker } from './index-worker.ts';
 import { OrdinalSet } from './ordinal-set.ts';
@@ -12,8 +13,8 @@ import { TopK } from './top-k.ts';
 import type { VectorChunks } from './vector-chunks.ts';
 import {
   INDEX_GRAPH_BREADTH_FACTOR, INDEX_OVERSAMPLING_FACTOR, INDEX_OVERSAMPLING_GROWTH,
-  INDEX_OVERSAMPLING_ROWS_MAX, INDEX_PICKED_SLICE_BYTES, INDEX_RESCORE_EXTRA, INDEX_RESCORE_FACTOR,
-  INDEX_SCAN_SLICE_BYTES,
+  INDEX_OVERSAMPLING_ROWS_MAX, INDEX_PICKED_SLICE_BYTES, INDEX_RESCORE_EXTRA, INDEX_RESCORE_EXTRA_INT8,
+  INDEX_RESCORE_FACTOR, INDEX_RESCORE_FACTOR_INT8, INDEX_SCAN_SLICE_BYTES,
 } from '../limits.ts';
 
 export interface DatasetSearchOptions {
@@ -40,6 +41,18 @@ export interface SearchContext {
   graph(): IndexWorker | undefined;
   /** Native threads for a batch of queries in the worker. */
   batchThreads: number;
+  /** Graph candidates re-scored exactly per query for k results (more for coarser graph storage). */
+  rescore(k: number): number;
+}
+
+/**
+ * Graph candidates re-scored exactly per query for k results: max(2k, k + 10) for bf16 and
+ * f32 graphs, max(4k, k + 30) for i8 ones (see limits.ts).
+ */
+export function rescoreCount(storage: HnswStorage, k: number): number {
+  return storage === 'i8'
+    ? Math.max(k * INDEX_RESCORE_FACTOR_INT8, k + INDEX_RESCORE_EXTRA_INT8)
+    : Math.max(k * INDEX_RESCORE_FACTOR, k + INDEX_RESCORE_EXTRA);
 }
 
 /** Queries scanned together: their vectors stay in kernel memory while a block is scored. */
@@ -173,7 +186,7 @@ async function searchGraph(
   // The graph explores at least `breadth` candidates whatever ef says (recall at low ef and
   // large k depends on it); the best `rescore` of those that pass are re-scored.
   const breadth = k * INDEX_GRAPH_BREADTH_FACTOR;
-  const rescore = Math.max(k * INDEX_RESCORE_FACTOR, k + INDEX_RESCORE_EXTRA);
+  const rescore = context.rescore(k);
   const explored = Math.max(ef, breadth);
   let wanted = Math.ceil(selectivity < 1 ? (breadth / selectivity) * INDEX_OVERSAMPLING_FACTOR : rescore);
   let pending = Array.from({ length: tops.length }, (_, i) => i);
@@ -192,8 +205,8 @@ async function searchGraph(
     for (let i = 0; i < pending.length; i++) {
       const q = pending[i];
       const passing: number[] = [];
-      // Candidates come best first by the graph's (bf16) distance, which moves a neighbour only
-      // a few places: the first `rescore` that pass are re-scored, the rest are not.
+      // Candidates come best first by the graph's (bf16 or i8) distance, which moves a neighbour
+      // only a few places: the first `rescore` that pass are re-scored, the rest are not.
       for (let j = 0; j < found.counts[i] && passing.length < rescore; j++) {
         const ordinal = found.ordinals[i * found.wanted + j];
         if (ordinal < indexedRows && allowed(ordinal)) passing.push(ordinal);

@@ -1,7 +1,9 @@
 /**
  * Approximate index: an HNSW graph from usearch (native, SIMD kernels). The graph keeps its own
- * copy of each vector, at `storage` precision (bf16 halves the copy with no loss of recall
- * once results are re-scored exactly, as DatasetIndex does; f32 keeps it exact).
+ * copy of each vector, at `storage` precision (hnsw-storage.ts: i8 and bf16 shrink the copy with
+ * no loss of recall once results are re-scored exactly, as DatasetIndex does; f32 keeps it
+ * exact). For i8, vectors and queries are quantized here (global scale, or per-vector
+ * normalization for cosine) and handed to usearch as int8, and distances scaled back.
  *
  * Per-query ef: usearch's JavaScript binding fixes the search expansion at construction, but a
  * search explores max(expansion, wanted) candidates. The index is therefore built with
@@ -15,17 +17,9 @@ import { createNativeIndex, type NativeIndex } from './usearch-native.ts';
 import { metricSpec, type Metric } from './metric.ts';
 import type { IndexSearchOptions, SearchHits, VectorIndex } from './vector-index.ts';
 import { INDEX_OVERSAMPLING_GROWTH } from '../limits.ts';
+import { quantizeInt8, type HnswStorage } from './hnsw-storage.ts';
 
-export type HnswStorage = 'f32' | 'bf16' | 'f16';
-
-export const HNSW_STORAGES: readonly HnswStorage[] = ['f32', 'bf16', 'f16'];
-
-/**
- * bf16: half the memory of f32 and faster graph walks (less memory traffic), with float32's
- * range (f16 overflows past 65,504); DatasetIndex re-scores candidates exactly, so results do
- * not lose precision. See docs/performance.md.
- */
-export const HNSW_STORAGE_DEFAULT: HnswStorage = 'bf16';
+export { HNSW_STORAGES, HNSW_STORAGE_DEFAULT, int8Scale, quantizeInt8, type HnswStorage } from './hnsw-storage.ts';
 
 export interface HnswOptions {
   dimensions: number;
@@ -38,13 +32,19 @@ export interface HnswOptions {
   efSearch: number;
   /** Precision of the graph's copy of the vectors (default f32). */
   storage?: HnswStorage;
+  /**
+   * i8 only: euclidean and dot_product vectors (and queries) are multiplied by this and rounded
+   * to integers in [-127, 127] (see int8Scale); cosine normalizes each vector instead and
+   * ignores it. Required for i8 with those two metrics.
+   */
+  scale?: number;
   /** Native threads per insert call (default 1). */
   insertThreads?: number;
   /** Native threads a batch search may use (default: insertThreads). See add(). */
   searchThreads?: number;
 }
 
-const STORAGE_BYTES = { f32: 4, bf16: 2, f16: 2 } as const;
+const STORAGE_BYTES = { f32: 4, bf16: 2, f16: 2, i8: 1 } as const;
 
 /** Raw candidates of a batch search: `ordinals[q * wanted + i]` for i < counts[q], best first. */
 export interface HnswCandidates {
@@ -76,12 +76,20 @@ export class HnswIndex implements VectorIndex {
   private readonly index: NativeIndex;
   private rowsSeen = 0;
   private skippedRows = 0;
+  /** i8 storage: the quantization scale (null: per-vector, cosine); undefined for float storage. */
+  private readonly int8: number | null | undefined;
 
   constructor(options: HnswOptions) {
     const insertThreads = options.insertThreads ?? 1;
-    this.options = { storage: 'f32', ...options, insertThreads, searchThreads: options.searchThreads ?? insertThreads };
+    this.options = { storage: 'f32', ...options, scale: options.scale ?? 0, insertThreads, searchThreads: options.searchThreads ?? insertThreads };
     this.dimensions = options.dimensions;
     this.metric = options.metric;
+    if (this.options.storage === 'i8') {
+      const { scale } = this.options;
+      if (options.metric === 'cosine') this.int8 = null;
+      else if (Number.isFinite(scale) && scale > 0) this.int8 = scale;
+      else throw new RangeError(`i8 storage needs a positive finite scale for ${options.metric}, got ${options.scale}`);
+    }
     this.index = createNativeIndex({
       dimensions: options.dimensions,
       metric: metricSpec(options.metric).usearch,
@@ -146,7 +154,12 @@ export class HnswIndex implements VectorIndex {
       keys = keys.subarray(0, kept);
       data = data.subarray(0, kept * dimensions);
     }
-    this.index.add(keys, data, this.addThreads(kept));
+    this.index.add(keys, this.stored(data), this.addThreads(kept));
+  }
+
+  /** Vectors as the addon takes them: int8 for i8 storage (it converts float32 itself). */
+  private stored(vectors: Float32Array): Float32Array | Int8Array {
+    return this.int8 === undefined ? vectors : quantizeInt8(vectors, this.dimensions, this.int8);
   }
 
   /**
@@ -191,12 +204,17 @@ export class HnswIndex implements VectorIndex {
     const distances = new Float32Array(count * wanted);
     const counts = new Uint32Array(count);
     if (this.index.size() === 0 || count === 0) return { wanted, ordinals, distances, counts };
-    const [keys, found, foundCounts] = this.index.search(queries, asked, count > 1 ? Math.min(threads, this.options.searchThreads) : 1);
+    const [keys, found, foundCounts] = this.index.search(this.stored(queries), asked, count > 1 ? Math.min(threads, this.options.searchThreads) : 1);
+    // i8 distances are in integer units: l2sq divided by scale^2, ip (1 - dot) rescaled alike;
+    // cosine's are scale-free.
+    const unit = typeof this.int8 === 'number' ? 1 / (this.int8 * this.int8) : 1;
+    const dot = this.metric === 'dot_product';
     for (let q = 0; q < count; q++) {
       const n = Math.min(Number(foundCounts[q]), wanted);
       for (let i = 0; i < n; i++) {
         ordinals[q * wanted + i] = Number(keys[q * asked + i]);
-        distances[q * wanted + i] = found[q * asked + i];
+        const distance = found[q * asked + i];
+        distances[q * wanted + i] = unit === 1 ? distance : dot ? 1 - (1 - distance) * unit : distance * unit;
       }
       counts[q] = n;
     }

@@ -21,6 +21,8 @@ export interface IndexMeta {
   metric: Metric;
   m: number;
   storage: HnswStorage;
+  /** i8 storage of a euclidean or dot_product dataset: the quantization scale (HnswOptions.scale). */
+  scale?: number;
   /** Ordinals the graph covers: 0 .. rows-1. */
   rows: number;
   graph: { bytes: number; crc32c: number } | null;
@@ -50,15 +52,17 @@ export async function readIndexMeta(directory: string): Promise<IndexMeta> {
   const bad = (what: string) => new Error(`${path}: ${what}`);
   if (json.format !== INDEX_FORMAT) throw bad(`not a ${INDEX_FORMAT} file`);
   if (json.version !== INDEX_FORMAT_VERSION) throw bad(`version ${String(json.version)} is not supported (${INDEX_FORMAT_VERSION} is)`);
-  const { dimensions, metric, m, storage, rows, graph } = json;
+  const { dimensions, metric, m, storage, scale, rows, graph } = json;
   if (!positiveInteger(dimensions) || !positiveInteger(m) || !positiveInteger(rows, true)) throw bad('bad dimensions, m or rows');
   if (typeof metric !== 'string' || !isMetric(metric)) throw bad(`unknown metric ${JSON.stringify(metric)}`);
   if (typeof storage !== 'string' || !(HNSW_STORAGES as readonly string[]).includes(storage)) throw bad(`unknown storage ${JSON.stringify(storage)}`);
+  const scaled = storage === 'i8' && metric !== 'cosine';
+  if (scaled && !(typeof scale === 'number' && Number.isFinite(scale) && scale > 0)) throw bad(`i8 storage needs a positive scale, got ${JSON.stringify(scale)}`);
   let graphFile: IndexMeta['graph'] = null;
   if (graph !== null) {
     const { bytes, crc32c } = (graph ?? {}) as Record<string, unknown>;
     if (!positiveInteger(bytes, true) || !positiveInteger(crc32c, true)) throw bad('bad graph length or checksum');
     graphFile = { bytes, crc32c };
   }
-  return { dimensions, metric, m, storage: storage as HnswStorage, rows, graph: graphFile };
+  return { dimensions, metric, m, storage: storage as HnswStorage, ...(scaled ? { scale: scale as number } : {}), rows, graph: graphFile };
 }

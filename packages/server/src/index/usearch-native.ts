@@ -22,7 +22,7 @@ import { dirname } from 'node:path';
 /** Metric names the addon accepts. */
 export type NativeMetric = 'l2sq' | 'ip' | 'cos';
 /** Scalar kinds the addon accepts for the graph's copy of the vectors. */
-export type NativeScalar = 'f32' | 'bf16' | 'f16';
+export type NativeScalar = 'f32' | 'bf16' | 'f16' | 'i8';
 
 /** Keys, distances and counts of a search: query q's results start at q x wanted. */
 export type NativeSearchResult = [keys: BigUint64Array, distances: Float32Array, counts: BigUint64Array];
@@ -33,9 +33,13 @@ export interface NativeIndex {
    * The addon checks none of these: `keys.length` x dimensions must equal `vectors.length`, and
    * `threads` (here and in search) must be a non-negative integer. HnswIndex guarantees both.
    */
-  add(keys: BigUint64Array, vectors: Float32Array, threads: number): void;
-  /** `threads` 0 means one per core; 1 runs on the calling thread. `queries.length` must be a multiple of dimensions. */
-  search(queries: Float32Array, wanted: number, threads: number): NativeSearchResult;
+  add(keys: BigUint64Array, vectors: Float32Array | Int8Array, threads: number): void;
+  /**
+   * `threads` 0 means one per core; 1 runs on the calling thread. `queries.length` must be a
+   * multiple of dimensions. Float32Array vectors and queries are converted to the graph's scalar
+   * kind; an Int8Array is taken as int8 (for an i8 graph: stored as it is).
+   */
+  search(queries: Float32Array | Int8Array, wanted: number, threads: number): NativeSearchResult;
   remove(keys: BigUint64Array): number[];
   dimensions(): number;
   size(): number;
@@ -56,7 +60,7 @@ export type NativeIndexClass = new (
 
 const METHODS = ['add', 'search', 'remove', 'dimensions', 'size', 'capacity', 'save', 'load'] as const;
 const METRICS: readonly string[] = ['l2sq', 'ip', 'cos'] satisfies NativeMetric[];
-const SCALARS: readonly string[] = ['f32', 'bf16', 'f16'] satisfies NativeScalar[];
+const SCALARS: readonly string[] = ['f32', 'bf16', 'f16', 'i8'] satisfies NativeScalar[];
 
 /** The usearch version whose addon this module was written against (pinned in packages/server/package.json). */
 export const USEARCH_VERSION = '2.25.3';

@@ -8,6 +8,7 @@
 import type { RecordBatch, Schema } from 'apache-arrow';
 import type { Logger } from '../log/logger.ts';
 import { DatasetIndex, type DatasetHits, type DatasetIndexOptions, type IndexState } from '../index/dataset-index.ts';
+import type { HnswStorage } from '../index/hnsw-storage.ts';
 import { vectorsFromBatch } from '../index/vector-conversion.ts';
 import type { Dataset } from './dataset.ts';
 import type { Store } from './store.ts';
@@ -17,6 +18,8 @@ export interface VectorIndexSettings {
   m: number;
   efConstruction: number;
   efSearch: number;
+  /** Precision of new graphs' vector copies (LONGBOW_HNSW_STORAGE; default HNSW_STORAGE_DEFAULT). */
+  storage?: HnswStorage;
   logger?: Logger;
   /** Overrides DatasetIndex options (LONGBOW_VECTOR_INDEX=exact: no graphs; tests: a lower exact-only threshold). */
   indexOptions?: Partial<DatasetIndexOptions>;
@@ -55,6 +58,7 @@ export class VectorIndexes {
     return {
       dimensions: vector.dimensions, metric: roles.metric, m: this.settings.m,
       efConstruction: this.settings.efConstruction, efSearch: this.settings.efSearch, logger: this.settings.logger,
+      ...(this.settings.storage ? { storage: this.settings.storage } : {}),
       ...this.settings.indexOptions,
     };
   }

@@ -1,0 +1,56 @@
+/**
+ * The precision of an HNSW graph's own copy of the vectors (LONGBOW_HNSW_STORAGE), and the int8
+ * quantization the i8 precision uses. Kept apart from hnsw-index.ts so that the configuration can
+ * name the choices without loading usearch's native addon.
+ */
+
+export type HnswStorage = 'f32' | 'bf16' | 'f16' | 'i8';
+
+export const HNSW_STORAGES: readonly HnswStorage[] = ['f32', 'bf16', 'f16', 'i8'];
+
+/**
+ * i8: a quarter of f32's memory and the fastest graph walks (the least memory traffic per
+ * neighbour: 1.2-1.4x bf16's searches on the bench). Its int8 order is coarser, so DatasetIndex
+ * re-scores more candidates exactly (limits.ts), and its served recall equals bf16's. bf16 (half
+ * of f32, float32's range) remains the choice for data whose range the first rows do not show
+ * (i8 clips beyond it) or for very few dimensions; f16 overflows past 65,504. See
+ * docs/search.md, "Graph precision", and docs/performance.md.
+ */
+export const HNSW_STORAGE_DEFAULT: HnswStorage = 'i8';
+
+/**
+ * The i8 scale for vectors like `sample` (rows x dimensions): 127 / the largest finite |value|,
+ * so the sample's values use the whole int8 range; 127 (values within [-1, 1]) when the
+ * sample has nothing but zeros. Larger values in later vectors are clipped to +-127: their
+ * graph distances are then less exact, never their reported ones (re-scored exactly).
+ */
+export function int8Scale(sample: Float32Array): number {
+  let largest = 0;
+  for (let i = 0; i < sample.length; i++) {
+    const magnitude = Math.abs(sample[i]);
+    if (magnitude > largest && magnitude !== Infinity) largest = magnitude;
+  }
+  return largest > 0 ? 127 / largest : 127;
+}
+
+/**
+ * Rows of `vectors` as int8: each value times `scale`, rounded and clipped to [-127, 127]; with
+ * `scale` null, each row is first divided by its length (cosine: only directions matter).
+ */
+export function quantizeInt8(vectors: Float32Array, dimensions: number, scale: number | null): Int8Array {
+  const out = new Int8Array(vectors.length);
+  for (let start = 0; start < vectors.length; start += dimensions) {
+    let factor = scale ?? 0;
+    if (scale === null) {
+      let squares = 0;
+      for (let i = start; i < start + dimensions; i++) squares += vectors[i] * vectors[i];
+      factor = squares > 0 ? 127 / Math.sqrt(squares) : 0;
+    }
+    for (let i = start; i < start + dimensions; i++) {
+      const value = Math.round(vectors[i] * factor);
+      out[i] = value > 127 ? 127 : value < -127 ? -127 : value;
+    }
+  }
+  return out;
+}
+
