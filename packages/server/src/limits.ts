@@ -197,8 +197,9 @@ export const INDEX_RESCORE_FACTOR_INT8 = 4;
 export const INDEX_RESCORE_EXTRA_INT8 = 30;
 
 /**
- * Vector bytes (of the first rows) an i8 graph's scale is taken from: the largest |value| among
- * them maps to 127 (hnsw-index.ts, int8Scale). 8 MiB is ~2 ms of work on the event loop.
+ * Vector bytes (of the first rows with values) an i8 graph's scale is taken from: the largest
+ * |value| among them maps to 127 (DatasetIndex.sampleScale). They are read as they are
+ * appended, ~2 ms of work per 8 MiB on the event loop.
  */
 export const INDEX_INT8_SCALE_SAMPLE_BYTES = 8 * 1024 * 1024;
 

@@ -326,6 +326,48 @@ describe('DatasetIndex persistence', () => {
     });
   }
 
+  test('an i8 graph takes its scale from every row there when it starts, across appended batches', async () => {
+    // 500-row batches of 64 KiB: the graph starts with the fourth (past 200 KiB), over four chunks.
+    const index = track(new DatasetIndex(options('dot_product', { storage: 'i8', flatOnlyBytesMax: 200 * 1024 })));
+    for (let start = 0; start < ROWS; start += 500) index.append(start, rowsOf(start, start + 500));
+    await untilIndexed(index);
+    const directory = temporaryDirectory();
+    await index.save(directory);
+    const meta = JSON.parse(readFileSync(join(directory, 'index.json'), 'utf8')) as { scale: number };
+    assert.notEqual(int8Scale(rowsOf(0, 2000)), int8Scale(rowsOf(0, 500)), 'the test data must tell the two apart');
+    assert.equal(meta.scale, int8Scale(rowsOf(0, 2000)));
+  });
+
+  test('an i8 graph waits for rows with values: NaN rows (no vector) give no scale', async () => {
+    // A vector column added to a dataset pads its earlier rows with NaN.
+    const index = track(new DatasetIndex(options('euclidean', { storage: 'i8' })));
+    const padding = new Float32Array(2000 * DIMENSIONS).fill(Number.NaN);
+    index.append(0, padding);
+    assert.equal(index.state, 'flat', 'no graph while the rows hold no value');
+    index.append(2000, rowsOf(0, 1000));
+    assert.notEqual(index.state, 'flat');
+    await untilIndexed(index);
+    const directory = temporaryDirectory();
+    await index.save(directory);
+    const meta = JSON.parse(readFileSync(join(directory, 'index.json'), 'utf8')) as { scale: number };
+    assert.equal(meta.scale, int8Scale(rowsOf(0, 1000)));
+    const hits = await index.search(rowsOf(5, 6).slice(), 1);
+    assert.deepEqual(hits.ordinals, [2005]);
+  });
+
+  test('an exact-only dataset under the i8 setting saves an index.json that loads without a warning', async () => {
+    const warnings: string[] = [];
+    const logger = { warn: (_: unknown, message: string) => warnings.push(message), error: () => {}, debug: () => {} };
+    const index = track(new DatasetIndex(options('dot_product', { storage: 'i8', flatOnlyBytesMax: 1 << 30 })));
+    appendAll(index);
+    const directory = temporaryDirectory();
+    await index.save(directory);
+    const loaded = track(await DatasetIndex.load(directory, { ...options('dot_product', { storage: 'i8', flatOnlyBytesMax: 1 << 30 }), rows: ROWS, logger: logger as never }));
+    assert.deepEqual(warnings, []);
+    appendAll(loaded);
+    assert.equal(loaded.state, 'flat');
+  });
+
   test('an i8 index.json without a usable scale is refused and the graph rebuilt', async () => {
     const index = track(new DatasetIndex(options('euclidean', { storage: 'i8' })));
     appendAll(index);

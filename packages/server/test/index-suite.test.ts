@@ -170,15 +170,18 @@ for (const implementation of IMPLEMENTATIONS) {
 }
 
 describe('HnswIndex: i8 storage', () => {
-  test('int8Scale maps the largest finite magnitude to 127; all zeros give 127', () => {
+  test('int8Scale maps the largest finite magnitude to 127; no finite value but zero gives none', () => {
     assert.equal(int8Scale(new Float32Array([0.5, -2, 1, Number.NaN, Number.POSITIVE_INFINITY])), 127 / 2);
-    assert.equal(int8Scale(new Float32Array([0, 0, 0])), 127);
-    assert.equal(int8Scale(new Float32Array(0)), 127);
+    assert.equal(int8Scale(new Float32Array([1]), new Float32Array([-4, 2])), 127 / 4);
+    assert.equal(int8Scale(new Float32Array([0, Number.NaN, 0])), undefined);
+    assert.equal(int8Scale(new Float32Array(0)), undefined);
   });
 
-  test('quantizeInt8 rounds, clips to +-127, and normalizes each row when there is no scale (cosine)', () => {
+  test('quantizeInt8 rounds and clips to +-127, or scales each row by its largest |value| when there is no scale', () => {
     assert.deepEqual([...quantizeInt8(new Float32Array([1, -1, 0.004, 0.006, 3, -3]), 3, 100)], [100, -100, 0, 1, 127, -127]);
-    assert.deepEqual([...quantizeInt8(new Float32Array([3, 4, 0, 0, 0, 0]), 3, null)], [76, 102, 0, 0, 0, 0]);
+    const rowScales = new Float64Array(2);
+    assert.deepEqual([...quantizeInt8(new Float32Array([3, -4, 1, 0, 0, 0]), 3, null, rowScales)], [95, -127, 32, 0, 0, 0]);
+    assert.deepEqual([...rowScales], [127 / 4, 0]);
   });
 
   test('euclidean and dot_product need a positive scale; cosine does not', () => {
@@ -189,13 +192,10 @@ describe('HnswIndex: i8 storage', () => {
     assert.doesNotThrow(() => new HnswIndex({ ...base, metric: 'cosine' }));
   });
 
-  test('the graph holds one byte per dimension and reports distances in the vectors\' units', () => {
+  test('distances come back in the vectors\' units', () => {
     const scale = int8Scale(data);
     const i8 = new HnswIndex({ dimensions: DIMENSIONS, metric: 'euclidean', m: 16, efConstruction: 64, efSearch: 64, storage: 'i8', scale });
-    const bf16 = new HnswIndex({ dimensions: DIMENSIONS, metric: 'euclidean', m: 16, efConstruction: 64, efSearch: 64, storage: 'bf16' });
     i8.add(0, data);
-    bf16.add(0, data);
-    assert.equal(bf16.memoryBytes - i8.memoryBytes, ROWS * DIMENSIONS);
     // A row searched for itself is at distance ~0, its neighbours at their true distances (to
     // the int8 step): scale-free distances would be ~scale x larger.
     const got = i8.search(data.subarray(7 * DIMENSIONS, 8 * DIMENSIONS), 3);
@@ -204,6 +204,28 @@ describe('HnswIndex: i8 storage', () => {
     const truth = new Map(expected.ordinals.map((ordinal, i) => [ordinal, expected.distances[i]]));
     for (let i = 1; i < 3; i++) assert.ok(Math.abs(got.distances[i] - truth.get(got.ordinals[i])!) < 0.05 * truth.get(got.ordinals[i])!);
   });
+});
+
+test('HnswIndex i8, dot_product: a query is ranked the same whatever its magnitude (each query has its own scale)', () => {
+  const index = new HnswIndex({ dimensions: DIMENSIONS, metric: 'dot_product', m: 16, efConstruction: 64, efSearch: 64, storage: 'i8', scale: int8Scale(data) });
+  index.add(0, data);
+  let recall = 0;
+  for (let q = 0; q < 20; q++) {
+    const truth = bruteForce('dot_product', queryAt(q), K);
+    const base = index.search(queryAt(q), K);
+    recall += recallAt(base.ordinals, truth.ordinals) / 20;
+    for (const factor of [0.002, 20]) {
+      const scaled = queryAt(q).map((value) => value * factor);
+      const got = index.search(scaled, K);
+      assert.deepEqual(got.ordinals, base.ordinals, `query x ${factor}`);
+      // 1 - a.(f q) = 1 - f (1 - distance): the distances scale with the query too.
+      got.distances.forEach((distance, i) => assert.ok(Math.abs((1 - distance) - factor * (1 - base.distances[i])) <= 1e-3 * Math.max(1, Math.abs(factor * (1 - base.distances[i])))));
+    }
+  }
+  assert.ok(recall >= I8_RECALL_BUDGET, `recall ${recall}`);
+  const zero = index.search(new Float32Array(DIMENSIONS), K);
+  assert.equal(zero.ordinals.length, K);
+  assert.ok(zero.distances.every((distance) => distance === 1), 'a zero query: every dot product is 0');
 });
 
 describe('HnswIndex: batch searches on several threads', () => {

@@ -12,7 +12,8 @@ import { availableParallelism } from 'node:os';
 import { buildSlots as sharedBuildSlots, type BuildSlots } from './build-slots.ts';
 import { DistanceKernel } from './distance-kernel.ts';
 import { rescoreCount, searchDataset, type DatasetSearchOptions, type SearchContext } from './dataset-search.ts';
-import { HNSW_STORAGE_DEFAULT, int8Scale, type HnswOptions, type HnswStorage } from './hnsw-index.ts';
+import { HNSW_STORAGE_DEFAULT, type HnswOptions, type HnswStorage } from './hnsw-index.ts';
+import { largestMagnitude } from './hnsw-storage.ts';
 import { readIndexMeta, writeIndexMeta, GRAPH_FILE_NAME, type IndexMeta } from './index-files.ts';
 import { IndexWorker } from './index-worker.ts';
 import type { GraphFile, GraphState } from './index-worker-protocol.ts';
@@ -85,6 +86,8 @@ export class DatasetIndex {
   private worker: IndexWorker | undefined;
   /** The options the worker's graph was made with (its storage and i8 scale are saved with it). */
   private graphOptions: HnswOptions | undefined;
+  /** Rows sampled for an i8 graph's scale, and their largest finite |value| (sampleScale). */
+  private readonly scaleSample = { rows: 0, largest: 0 };
   /** Bytes of vector arrays this index owns (converted from other element types). */
   private ownedBytes = 0;
   /** Rows sent to the worker, and rows its graph covers. */
@@ -180,7 +183,10 @@ export class DatasetIndex {
     this.chunks.append(firstOrdinal, vectors);
     if (owned) this.ownedBytes += vectors.byteLength;
     const flatOnlyBytesMax = this.options.flatOnlyBytesMax ?? INDEX_FLAT_ONLY_VECTOR_BYTES_MAX;
-    if (!this.worker && this.chunks.rows * this.dimensions * 4 > flatOnlyBytesMax) this.startWorker();
+    if (!this.worker) {
+      this.sampleScale(firstOrdinal, vectors);
+      if (this.chunks.rows * this.dimensions * 4 > flatOnlyBytesMax && this.scaleKnown()) this.startWorker();
+    }
     this.feed();
   }
 
@@ -269,20 +275,46 @@ export class DatasetIndex {
     return this.options.searchThreads ?? Math.max(1, Math.min(INDEX_BUILD_THREADS_MAX, availableParallelism()));
   }
 
+  /** Whether a new graph needs a scale taken from the data (i8, euclidean or dot_product). */
+  private get scaled(): boolean {
+    return (this.options.storage ?? HNSW_STORAGE_DEFAULT) === 'i8' && this.metric !== 'cosine';
+  }
+
+  /**
+   * Takes appended rows into the i8 scale's sample until it holds INDEX_INT8_SCALE_SAMPLE_BYTES
+   * of rows with a finite value other than zero (rows of NaN, a dataset's padding for rows
+   * without a vector, tell nothing about the range and do not count). Runs as rows arrive, so
+   * the event loop never scans more than one append's rows at a time.
+   */
+  private sampleScale(firstOrdinal: number, vectors: Float32Array): void {
+    const sampleRowsMax = Math.max(1, Math.floor(INDEX_INT8_SCALE_SAMPLE_BYTES / (this.dimensions * 4)));
+    if (!this.scaled || this.scaleSample.rows >= sampleRowsMax) return;
+    const dimensions = this.dimensions;
+    for (let row = 0; row * dimensions < vectors.length && this.scaleSample.rows < sampleRowsMax; row++) {
+      if (this.removed.has(firstOrdinal + row)) continue;
+      const largest = largestMagnitude(vectors.subarray(row * dimensions, (row + 1) * dimensions));
+      if (largest === 0) continue;
+      this.scaleSample.rows++;
+      if (largest > this.scaleSample.largest) this.scaleSample.largest = largest;
+    }
+  }
+
+  /** False while an i8 graph would have no scale: the dataset has no finite value but zero yet. */
+  private scaleKnown(): boolean {
+    return !this.scaled || this.scaleSample.largest > 0;
+  }
+
   /**
    * The graph's options. An i8 graph of a euclidean or dot_product dataset gets its scale from
-   * the saved index, or else from the rows appended so far (at most
-   * INDEX_INT8_SCALE_SAMPLE_BYTES of them: a graph starts once a dataset is past
+   * the saved index, or else 127 / the largest |value| of the sample (sampleScale: the first
+   * rows with values, up to 8 MiB of them; a graph starts once a dataset is past
    * INDEX_FLAT_ONLY_VECTOR_BYTES_MAX, so that is a sample of thousands of rows).
    */
   private hnswOptions(overrides: GraphOverrides = {}): HnswOptions {
     const { dimensions, metric, m, efConstruction, efSearch } = this.options;
     const storage = overrides.storage ?? this.options.storage ?? HNSW_STORAGE_DEFAULT;
     let scale: number | undefined;
-    if (storage === 'i8' && metric !== 'cosine') {
-      const sampleRows = Math.min(this.chunks.rows, Math.max(1, Math.floor(INDEX_INT8_SCALE_SAMPLE_BYTES / (dimensions * 4))));
-      scale = overrides.scale ?? int8Scale(this.chunks.copyRows(0, sampleRows));
-    }
+    if (storage === 'i8' && metric !== 'cosine') scale = overrides.scale ?? 127 / this.scaleSample.largest;
     return {
       dimensions, metric, m: overrides.m ?? m, efConstruction, efSearch, storage, ...(scale === undefined ? {} : { scale }),
       insertThreads: this.threads(), searchThreads: this.searchThreads(),

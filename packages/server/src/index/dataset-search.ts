@@ -188,7 +188,7 @@ async function searchGraph(
   const breadth = k * INDEX_GRAPH_BREADTH_FACTOR;
   const rescore = context.rescore(k);
   const explored = Math.max(ef, breadth);
-  let wanted = Math.ceil(selectivity < 1 ? (breadth / selectivity) * INDEX_OVERSAMPLING_FACTOR : rescore);
+  let wanted = Math.ceil(selectivity < 1 ? Math.max(breadth * INDEX_OVERSAMPLING_FACTOR, rescore) / selectivity : rescore);
   let pending = Array.from({ length: tops.length }, (_, i) => i);
   let indexedRows: number | undefined;
   const exhaustedGraph: number[] = [];

@@ -2,8 +2,8 @@
  * Approximate index: an HNSW graph from usearch (native, SIMD kernels). The graph keeps its own
  * copy of each vector, at `storage` precision (hnsw-storage.ts: i8 and bf16 shrink the copy with
  * no loss of recall once results are re-scored exactly, as DatasetIndex does; f32 keeps it
- * exact). For i8, vectors and queries are quantized here (global scale, or per-vector
- * normalization for cosine) and handed to usearch as int8, and distances scaled back.
+ * exact). For i8, vectors and queries are quantized here (a global scale, or one per vector:
+ * see HnswOptions.scale) and handed to usearch as int8, and distances scaled back.
  *
  * Per-query ef: usearch's JavaScript binding fixes the search expansion at construction, but a
  * search explores max(expansion, wanted) candidates. The index is therefore built with
@@ -33,9 +33,10 @@ export interface HnswOptions {
   /** Precision of the graph's copy of the vectors (default f32). */
   storage?: HnswStorage;
   /**
-   * i8 only: euclidean and dot_product vectors (and queries) are multiplied by this and rounded
-   * to integers in [-127, 127] (see int8Scale); cosine normalizes each vector instead and
-   * ignores it. Required for i8 with those two metrics.
+   * i8 only: euclidean and dot_product vectors (and euclidean queries) are multiplied by this
+   * and rounded to integers in [-127, 127] (see int8Scale); cosine vectors, and dot_product and
+   * cosine queries, are each scaled on their own (quantizeInt8). Required for i8 with
+   * euclidean and dot_product.
    */
   scale?: number;
   /** Native threads per insert call (default 1). */
@@ -154,12 +155,7 @@ export class HnswIndex implements VectorIndex {
       keys = keys.subarray(0, kept);
       data = data.subarray(0, kept * dimensions);
     }
-    this.index.add(keys, this.stored(data), this.addThreads(kept));
-  }
-
-  /** Vectors as the addon takes them: int8 for i8 storage (it converts float32 itself). */
-  private stored(vectors: Float32Array): Float32Array | Int8Array {
-    return this.int8 === undefined ? vectors : quantizeInt8(vectors, this.dimensions, this.int8);
+    this.index.add(keys, this.int8 === undefined ? data : quantizeInt8(data, this.dimensions, this.int8), this.addThreads(kept));
   }
 
   /**
@@ -204,17 +200,25 @@ export class HnswIndex implements VectorIndex {
     const distances = new Float32Array(count * wanted);
     const counts = new Uint32Array(count);
     if (this.index.size() === 0 || count === 0) return { wanted, ordinals, distances, counts };
-    const [keys, found, foundCounts] = this.index.search(this.stored(queries), asked, count > 1 ? Math.min(threads, this.options.searchThreads) : 1);
-    // i8 distances are in integer units: l2sq divided by scale^2, ip (1 - dot) rescaled alike;
-    // cosine's are scale-free.
-    const unit = typeof this.int8 === 'number' ? 1 / (this.int8 * this.int8) : 1;
+    // i8 queries: euclidean ones on the data's scale (distances must compare); dot_product ones
+    // each on its own (a query's scale multiplies all its scores alike, so its order is kept
+    // whatever its magnitude), cosine ones too (scale-free).
     const dot = this.metric === 'dot_product';
+    const queryScales = dot && this.int8 !== undefined ? new Float64Array(count) : undefined;
+    const asStored = this.int8 === undefined ? queries : quantizeInt8(queries, this.dimensions, dot ? null : this.int8, queryScales);
+    const [keys, found, foundCounts] = this.index.search(asStored, asked, count > 1 ? Math.min(threads, this.options.searchThreads) : 1);
     for (let q = 0; q < count; q++) {
+      // i8 distances are in integer units: l2sq is scale^2 times the true one; ip (1 - dot) has
+      // its dot scaled by the data's scale times the query's; cosine's is scale-free.
+      let unit = 1;
+      if (typeof this.int8 === 'number') unit = dot ? 1 / (this.int8 * queryScales![q]) : 1 / (this.int8 * this.int8);
       const n = Math.min(Number(foundCounts[q]), wanted);
       for (let i = 0; i < n; i++) {
         ordinals[q * wanted + i] = Number(keys[q * asked + i]);
         const distance = found[q * asked + i];
-        distances[q * wanted + i] = unit === 1 ? distance : dot ? 1 - (1 - distance) * unit : distance * unit;
+        if (unit === 1) distances[q * wanted + i] = distance;
+        else if (!Number.isFinite(unit)) distances[q * wanted + i] = 1; // a zero query: every dot is 0
+        else distances[q * wanted + i] = dot ? 1 - (1 - distance) * unit : distance * unit;
       }
       counts[q] = n;
     }

@@ -19,32 +19,47 @@ export const HNSW_STORAGES: readonly HnswStorage[] = ['f32', 'bf16', 'f16', 'i8'
 export const HNSW_STORAGE_DEFAULT: HnswStorage = 'i8';
 
 /**
- * The i8 scale for vectors like `sample` (rows x dimensions): 127 / the largest finite |value|,
- * so the sample's values use the whole int8 range; 127 (values within [-1, 1]) when the
- * sample has nothing but zeros. Larger values in later vectors are clipped to +-127: their
- * graph distances are then less exact, never their reported ones (re-scored exactly).
+ * The largest finite |value| of the `samples`, 0 when they hold nothing but zeros, NaN and
+ * infinities. An i8 graph's scale is 127 / this (int8Scale).
  */
-export function int8Scale(sample: Float32Array): number {
+export function largestMagnitude(...samples: Float32Array[]): number {
   let largest = 0;
-  for (let i = 0; i < sample.length; i++) {
-    const magnitude = Math.abs(sample[i]);
-    if (magnitude > largest && magnitude !== Infinity) largest = magnitude;
+  for (const sample of samples) {
+    for (let i = 0; i < sample.length; i++) {
+      const magnitude = Math.abs(sample[i]);
+      if (magnitude > largest && magnitude !== Infinity) largest = magnitude;
+    }
   }
-  return largest > 0 ? 127 / largest : 127;
+  return largest;
 }
 
 /**
- * Rows of `vectors` as int8: each value times `scale`, rounded and clipped to [-127, 127]; with
- * `scale` null, each row is first divided by its length (cosine: only directions matter).
+ * The i8 scale for vectors like the `samples` (each rows x dimensions): 127 / the largest finite
+ * |value|, so the samples' values use the whole int8 range; undefined when they have no finite
+ * value but zero (nothing to take a scale from). Larger values in later vectors, and in
+ * euclidean queries, are clipped to +-127: their graph distances are then less exact, never
+ * their reported ones (re-scored exactly).
  */
-export function quantizeInt8(vectors: Float32Array, dimensions: number, scale: number | null): Int8Array {
+export function int8Scale(...samples: Float32Array[]): number | undefined {
+  const largest = largestMagnitude(...samples);
+  return largest > 0 ? 127 / largest : undefined;
+}
+
+/**
+ * Rows of `vectors` as int8: each value times `scale`, rounded and clipped to [-127, 127]. With
+ * `scale` null, each row gets its own, 127 / its largest |value| (written to `rowScales` when
+ * given; 0 for a row of zeros): for cosine, where a row's scale does not change its angle, and
+ * for dot_product queries, where it scales every score alike (and is divided out of the
+ * distances).
+ */
+export function quantizeInt8(vectors: Float32Array, dimensions: number, scale: number | null, rowScales?: Float64Array): Int8Array {
   const out = new Int8Array(vectors.length);
-  for (let start = 0; start < vectors.length; start += dimensions) {
+  for (let start = 0, row = 0; start < vectors.length; start += dimensions, row++) {
     let factor = scale ?? 0;
     if (scale === null) {
-      let squares = 0;
-      for (let i = start; i < start + dimensions; i++) squares += vectors[i] * vectors[i];
-      factor = squares > 0 ? 127 / Math.sqrt(squares) : 0;
+      const largest = largestMagnitude(vectors.subarray(start, start + dimensions));
+      factor = largest > 0 ? 127 / largest : 0;
+      if (rowScales) rowScales[row] = factor;
     }
     for (let i = start; i < start + dimensions; i++) {
       const value = Math.round(vectors[i] * factor);
@@ -53,4 +68,3 @@ export function quantizeInt8(vectors: Float32Array, dimensions: number, scale: n
   }
   return out;
 }
-

@@ -21,7 +21,7 @@ export interface IndexMeta {
   metric: Metric;
   m: number;
   storage: HnswStorage;
-  /** i8 storage of a euclidean or dot_product dataset: the quantization scale (HnswOptions.scale). */
+  /** An i8 graph of a euclidean or dot_product dataset: its quantization scale (HnswOptions.scale). */
   scale?: number;
   /** Ordinals the graph covers: 0 .. rows-1. */
   rows: number;
@@ -56,7 +56,8 @@ export async function readIndexMeta(directory: string): Promise<IndexMeta> {
   if (!positiveInteger(dimensions) || !positiveInteger(m) || !positiveInteger(rows, true)) throw bad('bad dimensions, m or rows');
   if (typeof metric !== 'string' || !isMetric(metric)) throw bad(`unknown metric ${JSON.stringify(metric)}`);
   if (typeof storage !== 'string' || !(HNSW_STORAGES as readonly string[]).includes(storage)) throw bad(`unknown storage ${JSON.stringify(storage)}`);
-  const scaled = storage === 'i8' && metric !== 'cosine';
+  // Only a graph has a scale: an exact-only dataset's file names the storage it would use.
+  const scaled = storage === 'i8' && metric !== 'cosine' && graph !== null;
   if (scaled && !(typeof scale === 'number' && Number.isFinite(scale) && scale > 0)) throw bad(`i8 storage needs a positive scale, got ${JSON.stringify(scale)}`);
   let graphFile: IndexMeta['graph'] = null;
   if (graph !== null) {
