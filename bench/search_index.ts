@@ -25,10 +25,11 @@ import { rescoreCount } from '../packages/server/src/index/dataset-search.ts';
 import { DistanceKernel } from '../packages/server/src/index/distance-kernel.ts';
 import { scanPicked } from '../packages/server/src/index/exact-search.ts';
 import { FlatIndex } from '../packages/server/src/index/flat-index.ts';
-import { HnswIndex, int8Scale, type HnswStorage } from '../packages/server/src/index/hnsw-index.ts';
+import { HnswIndex, type HnswStorage } from '../packages/server/src/index/hnsw-index.ts';
+import { int8ScaleFromRows, largestMagnitude } from '../packages/server/src/index/hnsw-storage.ts';
 import { TopK } from '../packages/server/src/index/top-k.ts';
 import { VectorChunks } from '../packages/server/src/index/vector-chunks.ts';
-import { INDEX_GRAPH_BREADTH_FACTOR, INDEX_INT8_SCALE_SAMPLE_BYTES } from '../packages/server/src/limits.ts';
+import { INDEX_GRAPH_BREADTH_FACTOR, INDEX_INT8_SCALE_SAMPLE_BYTES, INDEX_INT8_SCALE_SAMPLE_ROWS } from '../packages/server/src/limits.ts';
 import { ClusteredVectors } from '../packages/server/test/vectors.ts';
 
 const { values: args } = parseArgs({
@@ -188,7 +189,10 @@ function rescored(index: HnswIndex, query: Float32Array, ef: number): number[] {
 }
 
 function build(storage: HnswStorage): Record<string, unknown> {
-  const scale = storage === 'i8' ? int8Scale(bench.data.subarray(0, Math.min(bench.data.length, INDEX_INT8_SCALE_SAMPLE_BYTES / 4))) : undefined;
+  // The server's scale: from the rows in the first 8 MiB of vectors (DatasetIndex.sampleScale).
+  const sampleRows = Math.min(ROWS, INDEX_INT8_SCALE_SAMPLE_ROWS, INDEX_INT8_SCALE_SAMPLE_BYTES / (DIMENSIONS * 4));
+  const rowMaxima = Array.from({ length: sampleRows }, (_, row) => largestMagnitude(bench.data.subarray(row * DIMENSIONS, (row + 1) * DIMENSIONS)));
+  const scale = storage === 'i8' ? int8ScaleFromRows(rowMaxima) : undefined;
   const index = new HnswIndex({
     dimensions: DIMENSIONS, metric: 'euclidean', m: M, efConstruction: EF_CONSTRUCTION, efSearch: 64, storage, insertThreads: BUILD_THREADS, scale,
   });

@@ -197,11 +197,14 @@ export const INDEX_RESCORE_FACTOR_INT8 = 4;
 export const INDEX_RESCORE_EXTRA_INT8 = 30;
 
 /**
- * Vector bytes (of the first rows with values) an i8 graph's scale is taken from: the largest
- * |value| among them maps to 127 (DatasetIndex.sampleScale). They are read as they are
+ * Vector bytes (of the first rows with values) an i8 graph's scale is taken from: the 99.9th
+ * percentile of their rows' largest |values| maps to 127 (DatasetIndex.sampleScale,
+ * int8ScaleFromRows). They are read as they are
  * appended, ~2 ms of work per 8 MiB on the event loop.
  */
 export const INDEX_INT8_SCALE_SAMPLE_BYTES = 8 * 1024 * 1024;
+/** Rows at most in that sample (each keeps one number until the graph starts). */
+export const INDEX_INT8_SCALE_SAMPLE_ROWS = 65_536;
 
 /**
  * Most native threads the indexing worker uses: to insert, all cores but one (that one is left

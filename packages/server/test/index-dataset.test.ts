@@ -17,7 +17,7 @@ import { DatasetIndex, type DatasetIndexOptions } from '../src/index/dataset-ind
 import { PickedScorer, type SearchContext } from '../src/index/dataset-search.ts';
 import { DistanceKernel } from '../src/index/distance-kernel.ts';
 import { FlatIndex } from '../src/index/flat-index.ts';
-import { int8Scale } from '../src/index/hnsw-storage.ts';
+import { int8ScaleFromRows, largestMagnitude } from '../src/index/hnsw-storage.ts';
 import { METRICS, type Metric } from '../src/index/metric.ts';
 import { OrdinalSet } from '../src/index/ordinal-set.ts';
 import { TopK } from '../src/index/top-k.ts';
@@ -35,6 +35,8 @@ const STORAGES = ['bf16', 'i8'] as const;
 
 const { data, queries } = clusteredDataset({ rows: ROWS, queries: QUERIES, dimensions: DIMENSIONS, seed: 99 });
 const queryAt = (q: number) => queries.subarray(q * DIMENSIONS, (q + 1) * DIMENSIONS);
+/** The scale an i8 graph takes from `rows` (row-major), as DatasetIndex does. */
+const scaleOf = (rows: Float32Array) => int8ScaleFromRows(Array.from({ length: rows.length / DIMENSIONS }, (_, row) => largestMagnitude(rows.subarray(row * DIMENSIONS, (row + 1) * DIMENSIONS))));
 const rowsOf = (from: number, to: number) => data.subarray(from * DIMENSIONS, to * DIMENSIONS);
 
 const directories: string[] = [];
@@ -312,7 +314,7 @@ describe('DatasetIndex persistence', () => {
       assert.equal(meta.storage, 'i8');
       // The scale comes from the rows there when the graph started, here the first append's
       // (cosine normalizes each vector and has none).
-      assert.equal(meta.scale, metric === 'cosine' ? undefined : int8Scale(rowsOf(0, 1000)));
+      assert.equal(meta.scale, metric === 'cosine' ? undefined : scaleOf(rowsOf(0, 1000)));
       const expected = await index.searchMany(queries, K);
       // Loaded by a server whose setting is now bf16: the saved graph keeps its own precision.
       const loaded = track(await DatasetIndex.load(directory, { ...options(metric, { storage: 'bf16' }), rows: ROWS }));
@@ -334,8 +336,30 @@ describe('DatasetIndex persistence', () => {
     const directory = temporaryDirectory();
     await index.save(directory);
     const meta = JSON.parse(readFileSync(join(directory, 'index.json'), 'utf8')) as { scale: number };
-    assert.notEqual(int8Scale(rowsOf(0, 2000)), int8Scale(rowsOf(0, 500)), 'the test data must tell the two apart');
-    assert.equal(meta.scale, int8Scale(rowsOf(0, 2000)));
+    assert.notEqual(scaleOf(rowsOf(0, 2000)), scaleOf(rowsOf(0, 500)), 'the test data must tell the two apart');
+    assert.equal(meta.scale, scaleOf(rowsOf(0, 2000)));
+  });
+
+  test('an i8 graph\'s scale ignores a few outlying rows (their values are clipped instead)', async () => {
+    const outlying = rowsOf(0, 1000).slice();
+    for (let i = 3 * DIMENSIONS; i < 4 * DIMENSIONS; i++) outlying[i] *= 1000;
+    const index = track(new DatasetIndex(options('euclidean', { storage: 'i8' })));
+    index.append(0, outlying);
+    appendAll(index, 1000);
+    await untilIndexed(index);
+    const directory = temporaryDirectory();
+    await index.save(directory);
+    const meta = JSON.parse(readFileSync(join(directory, 'index.json'), 'utf8')) as { scale: number };
+    const clean = scaleOf(rowsOf(0, 1000))!;
+    assert.ok(Math.abs(meta.scale - clean) <= 0.1 * clean, `scale ${meta.scale}, without the outlier ${clean}`);
+    assert.ok(meta.scale > 100 * (127 / largestMagnitude(outlying)), 'not the outlier\'s');
+    const exact = new FlatIndex(DIMENSIONS, 'euclidean');
+    exact.add(0, outlying);
+    exact.add(1000, rowsOf(1000, ROWS));
+    let recall = 0;
+    for (let q = 0; q < QUERIES; q++) recall += recallAt((await index.search(queryAt(q), K)).ordinals, exact.search(queryAt(q), K).ordinals);
+    assert.ok(recall / QUERIES >= RECALL_BUDGET, `recall ${recall / QUERIES}`);
+    assert.deepEqual((await index.search(outlying.slice(3 * DIMENSIONS, 4 * DIMENSIONS), 1)).ordinals, [3], 'the outlier is found');
   });
 
   test('an i8 graph waits for rows with values: NaN rows (no vector) give no scale', async () => {
@@ -350,7 +374,7 @@ describe('DatasetIndex persistence', () => {
     const directory = temporaryDirectory();
     await index.save(directory);
     const meta = JSON.parse(readFileSync(join(directory, 'index.json'), 'utf8')) as { scale: number };
-    assert.equal(meta.scale, int8Scale(rowsOf(0, 1000)));
+    assert.equal(meta.scale, scaleOf(rowsOf(0, 1000)));
     const hits = await index.search(rowsOf(5, 6).slice(), 1);
     assert.deepEqual(hits.ordinals, [2005]);
   });

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FlatIndex } from '../src/index/flat-index.ts';
-import { HnswIndex, int8Scale, quantizeInt8, type HnswStorage } from '../src/index/hnsw-index.ts';
+import { HnswIndex, quantizeInt8, type HnswStorage } from '../src/index/hnsw-index.ts';
+import { int8ScaleFromRows, largestMagnitude } from '../src/index/hnsw-storage.ts';
 import { USEARCH_VERSION, createNativeIndex, loadUsearchAddon, type NativeMetric, type NativeScalar } from '../src/index/usearch-native.ts';
 import { METRICS, distanceFromKey, type Metric } from '../src/index/metric.ts';
 import type { IndexSearchOptions, SearchHits, VectorIndex } from '../src/index/vector-index.ts';
@@ -66,7 +67,7 @@ function hnsw(storage: HnswStorage, distanceTolerance: number, recallBudget = RE
   return {
     name: `hnsw (${storage})`, exact: false, distanceTolerance, recallBudget,
     build(metric) {
-      const scale = storage === 'i8' ? int8Scale(data.subarray(0, 1500 * DIMENSIONS)) : undefined;
+      const scale = storage === 'i8' ? 127 / largestMagnitude(data.subarray(0, 1500 * DIMENSIONS)) : undefined;
       const index = new HnswIndex({ dimensions: DIMENSIONS, metric, m: 16, efConstruction: 64, efSearch: 64, storage, insertThreads: 2, scale });
       index.add(0, data.subarray(0, 1500 * DIMENSIONS));
       index.add(1500, data.subarray(1500 * DIMENSIONS));
@@ -170,11 +171,20 @@ for (const implementation of IMPLEMENTATIONS) {
 }
 
 describe('HnswIndex: i8 storage', () => {
-  test('int8Scale maps the largest finite magnitude to 127; no finite value but zero gives none', () => {
-    assert.equal(int8Scale(new Float32Array([0.5, -2, 1, Number.NaN, Number.POSITIVE_INFINITY])), 127 / 2);
-    assert.equal(int8Scale(new Float32Array([1]), new Float32Array([-4, 2])), 127 / 4);
-    assert.equal(int8Scale(new Float32Array([0, Number.NaN, 0])), undefined);
-    assert.equal(int8Scale(new Float32Array(0)), undefined);
+  test('largestMagnitude: the largest finite |value|, 0 when there is none but zero', () => {
+    assert.equal(largestMagnitude(new Float32Array([0.5, -2, 1, Number.NaN, Number.NEGATIVE_INFINITY])), 2);
+    assert.equal(largestMagnitude(new Float32Array([1]), new Float32Array([-4, 2])), 4);
+    assert.equal(largestMagnitude(new Float32Array([0, Number.NaN, 0])), 0);
+    assert.equal(largestMagnitude(new Float32Array(0)), 0);
+  });
+
+  test('int8ScaleFromRows takes the 99.9th percentile of the rows\' largest magnitudes', () => {
+    const rows = Array.from({ length: 1000 }, (_, i) => 1 + i / 1000); // 1 .. 1.999
+    assert.equal(int8ScaleFromRows(rows), 127 / rows[998]);
+    rows[500] = 1e6; // one outlier in a thousand does not set the scale
+    assert.equal(int8ScaleFromRows(rows), 127 / rows[999]);
+    assert.equal(int8ScaleFromRows([2]), 127 / 2);
+    assert.equal(int8ScaleFromRows([]), undefined);
   });
 
   test('quantizeInt8 rounds and clips to +-127, or scales each row by its largest |value| when there is no scale', () => {
@@ -193,7 +203,7 @@ describe('HnswIndex: i8 storage', () => {
   });
 
   test('distances come back in the vectors\' units', () => {
-    const scale = int8Scale(data);
+    const scale = 127 / largestMagnitude(data);
     const i8 = new HnswIndex({ dimensions: DIMENSIONS, metric: 'euclidean', m: 16, efConstruction: 64, efSearch: 64, storage: 'i8', scale });
     i8.add(0, data);
     // A row searched for itself is at distance ~0, its neighbours at their true distances (to
@@ -207,7 +217,7 @@ describe('HnswIndex: i8 storage', () => {
 });
 
 test('HnswIndex i8, dot_product: a query is ranked the same whatever its magnitude (each query has its own scale)', () => {
-  const index = new HnswIndex({ dimensions: DIMENSIONS, metric: 'dot_product', m: 16, efConstruction: 64, efSearch: 64, storage: 'i8', scale: int8Scale(data) });
+  const index = new HnswIndex({ dimensions: DIMENSIONS, metric: 'dot_product', m: 16, efConstruction: 64, efSearch: 64, storage: 'i8', scale: 127 / largestMagnitude(data) });
   index.add(0, data);
   let recall = 0;
   for (let q = 0; q < 20; q++) {

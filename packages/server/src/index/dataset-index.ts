@@ -13,7 +13,7 @@ import { buildSlots as sharedBuildSlots, type BuildSlots } from './build-slots.t
 import { DistanceKernel } from './distance-kernel.ts';
 import { rescoreCount, searchDataset, type DatasetSearchOptions, type SearchContext } from './dataset-search.ts';
 import { HNSW_STORAGE_DEFAULT, type HnswOptions, type HnswStorage } from './hnsw-index.ts';
-import { largestMagnitude } from './hnsw-storage.ts';
+import { int8ScaleFromRows, largestMagnitude } from './hnsw-storage.ts';
 import { readIndexMeta, writeIndexMeta, GRAPH_FILE_NAME, type IndexMeta } from './index-files.ts';
 import { IndexWorker } from './index-worker.ts';
 import type { GraphFile, GraphState } from './index-worker-protocol.ts';
@@ -25,7 +25,7 @@ import type { Logger } from '../log/logger.ts';
 import {
   INDEX_BUILD_THREADS_MAX, INDEX_FEED_BYTES_MAX, INDEX_FEED_MESSAGES_IN_FLIGHT_MAX, INDEX_FILTER_EXACT_ROWS_MAX,
   INDEX_FILTER_EXACT_FRACTION, INDEX_FILTER_EXACT_FRACTION_DOT_PRODUCT, INDEX_FLAT_ONLY_VECTOR_BYTES_MAX,
-  INDEX_INT8_SCALE_SAMPLE_BYTES,
+  INDEX_INT8_SCALE_SAMPLE_BYTES, INDEX_INT8_SCALE_SAMPLE_ROWS,
 } from '../limits.ts';
 
 export type { DatasetSearchOptions } from './dataset-search.ts';
@@ -86,8 +86,8 @@ export class DatasetIndex {
   private worker: IndexWorker | undefined;
   /** The options the worker's graph was made with (its storage and i8 scale are saved with it). */
   private graphOptions: HnswOptions | undefined;
-  /** Rows sampled for an i8 graph's scale, and their largest finite |value| (sampleScale). */
-  private readonly scaleSample = { rows: 0, largest: 0 };
+  /** The largest finite |value| of each row sampled for an i8 graph's scale (sampleScale). */
+  private readonly scaleSample: number[] = [];
   /** Bytes of vector arrays this index owns (converted from other element types). */
   private ownedBytes = 0;
   /** Rows sent to the worker, and rows its graph covers. */
@@ -282,39 +282,37 @@ export class DatasetIndex {
 
   /**
    * Takes appended rows into the i8 scale's sample until it holds INDEX_INT8_SCALE_SAMPLE_BYTES
-   * of rows with a finite value other than zero (rows of NaN, a dataset's padding for rows
-   * without a vector, tell nothing about the range and do not count). Runs as rows arrive, so
-   * the event loop never scans more than one append's rows at a time.
+   * (at most INDEX_INT8_SCALE_SAMPLE_ROWS) of rows with a finite value other than zero (rows of
+   * NaN, a dataset's padding for rows without a vector, tell nothing about the range and do not
+   * count). Runs as rows arrive, so the event loop never scans more than one append's rows.
    */
   private sampleScale(firstOrdinal: number, vectors: Float32Array): void {
-    const sampleRowsMax = Math.max(1, Math.floor(INDEX_INT8_SCALE_SAMPLE_BYTES / (this.dimensions * 4)));
-    if (!this.scaled || this.scaleSample.rows >= sampleRowsMax) return;
     const dimensions = this.dimensions;
-    for (let row = 0; row * dimensions < vectors.length && this.scaleSample.rows < sampleRowsMax; row++) {
+    const sampleRowsMax = Math.max(1, Math.min(INDEX_INT8_SCALE_SAMPLE_ROWS, Math.floor(INDEX_INT8_SCALE_SAMPLE_BYTES / (dimensions * 4))));
+    if (!this.scaled || this.scaleSample.length >= sampleRowsMax) return;
+    for (let row = 0; row * dimensions < vectors.length && this.scaleSample.length < sampleRowsMax; row++) {
       if (this.removed.has(firstOrdinal + row)) continue;
       const largest = largestMagnitude(vectors.subarray(row * dimensions, (row + 1) * dimensions));
-      if (largest === 0) continue;
-      this.scaleSample.rows++;
-      if (largest > this.scaleSample.largest) this.scaleSample.largest = largest;
+      if (largest > 0) this.scaleSample.push(largest);
     }
   }
 
   /** False while an i8 graph would have no scale: the dataset has no finite value but zero yet. */
   private scaleKnown(): boolean {
-    return !this.scaled || this.scaleSample.largest > 0;
+    return !this.scaled || this.scaleSample.length > 0;
   }
 
   /**
    * The graph's options. An i8 graph of a euclidean or dot_product dataset gets its scale from
-   * the saved index, or else 127 / the largest |value| of the sample (sampleScale: the first
-   * rows with values, up to 8 MiB of them; a graph starts once a dataset is past
-   * INDEX_FLAT_ONLY_VECTOR_BYTES_MAX, so that is a sample of thousands of rows).
+   * the saved index, or else from the sample (sampleScale: the first rows with values, up to
+   * 8 MiB of them; a graph starts once a dataset is past INDEX_FLAT_ONLY_VECTOR_BYTES_MAX, so
+   * that is thousands of rows) by int8ScaleFromRows.
    */
   private hnswOptions(overrides: GraphOverrides = {}): HnswOptions {
     const { dimensions, metric, m, efConstruction, efSearch } = this.options;
     const storage = overrides.storage ?? this.options.storage ?? HNSW_STORAGE_DEFAULT;
     let scale: number | undefined;
-    if (storage === 'i8' && metric !== 'cosine') scale = overrides.scale ?? 127 / this.scaleSample.largest;
+    if (storage === 'i8' && metric !== 'cosine') scale = overrides.scale ?? int8ScaleFromRows(this.scaleSample);
     return {
       dimensions, metric, m: overrides.m ?? m, efConstruction, efSearch, storage, ...(scale === undefined ? {} : { scale }),
       insertThreads: this.threads(), searchThreads: this.searchThreads(),
@@ -326,6 +324,7 @@ export class DatasetIndex {
     this.sentRows = file?.keepRows ?? 0;
     this.graphRows = this.sentRows;
     this.graphOptions = this.hnswOptions(overrides);
+    this.scaleSample.length = 0; // taken (or not needed): sampled only before a graph starts
     this.worker = new IndexWorker(this.graphOptions, file, {
       onState: (state) => this.onGraphState(state),
       onFailure: (error) => {

@@ -19,7 +19,7 @@ import type { IndexSearchOptions, SearchHits, VectorIndex } from './vector-index
 import { INDEX_OVERSAMPLING_GROWTH } from '../limits.ts';
 import { quantizeInt8, type HnswStorage } from './hnsw-storage.ts';
 
-export { HNSW_STORAGES, HNSW_STORAGE_DEFAULT, int8Scale, quantizeInt8, type HnswStorage } from './hnsw-storage.ts';
+export { HNSW_STORAGES, HNSW_STORAGE_DEFAULT, quantizeInt8, type HnswStorage } from './hnsw-storage.ts';
 
 export interface HnswOptions {
   dimensions: number;
@@ -34,7 +34,8 @@ export interface HnswOptions {
   storage?: HnswStorage;
   /**
    * i8 only: euclidean and dot_product vectors (and euclidean queries) are multiplied by this
-   * and rounded to integers in [-127, 127] (see int8Scale); cosine vectors, and dot_product and
+   * and rounded to integers in [-127, 127] (DatasetIndex takes it from the data: see
+   * int8ScaleFromRows); cosine vectors, and dot_product and
    * cosine queries, are each scaled on their own (quantizeInt8). Required for i8 with
    * euclidean and dot_product.
    */

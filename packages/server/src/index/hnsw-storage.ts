@@ -20,7 +20,7 @@ export const HNSW_STORAGE_DEFAULT: HnswStorage = 'i8';
 
 /**
  * The largest finite |value| of the `samples`, 0 when they hold nothing but zeros, NaN and
- * infinities. An i8 graph's scale is 127 / this (int8Scale).
+ * infinities.
  */
 export function largestMagnitude(...samples: Float32Array[]): number {
   let largest = 0;
@@ -34,16 +34,18 @@ export function largestMagnitude(...samples: Float32Array[]): number {
 }
 
 /**
- * The i8 scale for vectors like the `samples` (each rows x dimensions): 127 / the largest finite
- * |value|, so the samples' values use the whole int8 range; undefined when they have no finite
- * value but zero (nothing to take a scale from). Larger values in later vectors, and in
- * euclidean queries, are clipped to +-127: their graph distances are then less exact, never
- * their reported ones (re-scored exactly).
+ * The i8 scale for a dataset whose sampled rows have these largest |values| (one per row, each
+ * finite and above zero): 127 / the 99.9th percentile of them, so that a few outlying rows
+ * (up to one in a thousand) do not set the scale for all the others, which would leave them
+ * few int8 levels; the outliers' values are clipped instead. Undefined for no rows.
  */
-export function int8Scale(...samples: Float32Array[]): number | undefined {
-  const largest = largestMagnitude(...samples);
-  return largest > 0 ? 127 / largest : undefined;
+export function int8ScaleFromRows(rowMaxima: ArrayLike<number>): number | undefined {
+  if (rowMaxima.length === 0) return undefined;
+  const sorted = Float64Array.from(rowMaxima).sort();
+  return 127 / sorted[Math.floor(INT8_SCALE_ROW_QUANTILE * (sorted.length - 1))];
 }
+
+const INT8_SCALE_ROW_QUANTILE = 0.999;
 
 /**
  * Rows of `vectors` as int8: each value times `scale`, rounded and clipped to [-127, 127]. With
