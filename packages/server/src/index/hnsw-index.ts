@@ -33,11 +33,10 @@ export interface HnswOptions {
   /** Precision of the graph's copy of the vectors (default f32). */
   storage?: HnswStorage;
   /**
-   * i8 only: euclidean and dot_product vectors (and euclidean queries) are multiplied by this
-   * and rounded to integers in [-127, 127] (DatasetIndex takes it from the data: see
-   * int8ScaleFromRows); cosine vectors, and dot_product and
-   * cosine queries, are each scaled on their own (quantizeInt8). Required for i8 with
-   * euclidean and dot_product.
+   * i8 only, and required for euclidean and dot_product: their vectors (and euclidean queries)
+   * are multiplied by this and rounded to integers in [-127, 127]; DatasetIndex takes it from
+   * the data (int8ScaleFromRows). Cosine vectors, and dot_product and cosine queries, are each
+   * scaled on their own (quantizeInt8).
    */
   scale?: number;
   /** Native threads per insert call (default 1). */
