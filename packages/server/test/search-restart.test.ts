@@ -53,6 +53,14 @@ async function search(client: FlightClient, queries: Float32Array, count: number
   return out.join('\n');
 }
 
+/** Ids two results of search() have in common, query by query. */
+function sharedIds(first: string, second: string): number {
+  const secondLines = second.split('\n');
+  let shared = 0;
+  first.split('\n').forEach((line, q) => { shared += line.split(',').filter((id) => secondLines[q].split(',').includes(id)).length; });
+  return shared;
+}
+
 async function restart(previous: RunningServer): Promise<RunningServer> {
   previous.client.close();
   await previous.server.stop();
@@ -120,9 +128,7 @@ test('LONGBOW_VECTOR_INDEX=exact builds no graph (also over a snapshot that has 
     const [stats] = await running.client.doActionJson<{ config: Record<string, unknown> }>('get_stats');
     assert.equal(stats.config.LONGBOW_VECTOR_INDEX, 'exact');
     // Exact search may differ from the graph's answer only where the graph missed a neighbour.
-    let agreeing = 0;
-    const graphLines = graphResults.split('\n');
-    exactResults.split('\n').forEach((line, q) => { agreeing += line.split(',').filter((id) => graphLines[q].split(',').includes(id)).length; });
+    const agreeing = sharedIds(exactResults, graphResults);
     assert.ok(agreeing >= 0.9 * 5 * 10, `exact and graph results share only ${agreeing} of 50 ids`);
   } finally {
     running.client.close();
@@ -165,9 +171,7 @@ test('LONGBOW_HNSW_STORAGE sets the precision of new graphs; a saved graph keeps
     await running.client.doActionJson('force_snapshot');
     const meta = savedIndexMeta(running.dataPath);
     assert.deepEqual([meta.storage, meta.scale], ['i8', undefined]);
-    const after = (await search(running.client, queries, 5)).split('\n');
-    let shared = 0;
-    before.split('\n').forEach((line, q) => { shared += line.split(',').filter((id) => after[q].split(',').includes(id)).length; });
+    const shared = sharedIds(before, await search(running.client, queries, 5));
     assert.ok(shared >= 0.9 * 5 * 10, `i8 and bf16 results share only ${shared} of 50 ids`);
   } finally {
     running.client.close();
