@@ -10,7 +10,7 @@ export const HNSW_STORAGES: readonly HnswStorage[] = ['f32', 'bf16', 'f16', 'i8'
 
 /**
  * i8: a quarter of f32's memory and the fastest graph walks (the least memory traffic per
- * neighbour: 1.2-1.4x bf16's searches on the bench). Its int8 order is coarser, so DatasetIndex
+ * neighbour: 1.1-1.3x bf16's searches on the bench). Its int8 order is coarser, so DatasetIndex
  * re-scores more candidates exactly (limits.ts), and its served recall equals bf16's. bf16 (half
  * of f32, float32's range) remains the choice for data whose range the first rows do not show
  * (i8 clips beyond it) or for very few dimensions; f16 overflows past 65,504. See
