@@ -76,6 +76,8 @@ TS_MALLOC_HUGE_PAGES = os.environ.get("BENCH_TS_MALLOC_HUGE_PAGES", "off")
 TARGET_RATIO = 0.9
 # What the TS worker reports about its garbage collection setting and memory pages (see the docstring).
 WORKER_INFO: dict = {}
+# What the server logged at startup about the same (read once, after it starts).
+SERVER_INFO: dict = {}
 
 
 class PyarrowClient:
@@ -194,7 +196,8 @@ def main() -> int:
         print(f"data: {ROWS} rows, id int64 + vector FixedSizeList<float32>[{DIM}], {nbytes / 1e6:.1f} MB; "
               f"{REPEAT} repetitions after {WARMUP} warm-up, interleaved; server with LONGBOW_WAL_SYNC={WAL_SYNC}", flush=True)
         port = start_longbow(workdir)
-        print(f"server: V8 concurrent marking {longbow_gc_state()}; memory pages {longbow_memory_pages()}", flush=True)
+        SERVER_INFO.update(gc=longbow_gc_state(), memory_pages=longbow_memory_pages())
+        print(f"server: V8 concurrent marking {SERVER_INFO['gc']}; memory pages {SERVER_INFO['memory_pages']}", flush=True)
         py = PyarrowClient(port)
         clients.append(py)
         ts = TsClient(port)
@@ -329,8 +332,8 @@ def write_json(rows: list[dict], nbytes: int) -> None:
         "ts_malloc_huge_pages_setting": TS_MALLOC_HUGE_PAGES,
         "ts_memory_pages": WORKER_INFO.get("memory_pages"),
         "server_malloc_huge_pages_setting": SERVER_MALLOC_HUGE_PAGES,
-        "server_gc": longbow_gc_state(),
-        "server_memory_pages": longbow_memory_pages(),
+        "server_gc": SERVER_INFO.get("gc"),
+        "server_memory_pages": SERVER_INFO.get("memory_pages"),
         "mb": "1e6 bytes of table.nbytes",
         "target_ratio": TARGET_RATIO,
         "machine": {

@@ -67,6 +67,8 @@ DATASET = "bench_throughput"
 
 TARGET_NOW = 0.8
 TARGET_GOAL = 1.0
+# What our server logged at startup about its collector and memory pages (read once, after it starts).
+SERVER_INFO: dict = {}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -374,7 +376,8 @@ def main() -> int:
         started = time.perf_counter()
         ours = Target("ours", start_longbow(workdir))
         targets.append(ours)
-        print(f"ours: V8 concurrent marking {longbow_gc_state()}; memory pages {longbow_memory_pages()}", flush=True)
+        SERVER_INFO.update(gc=longbow_gc_state(), memory_pages=longbow_memory_pages())
+        print(f"ours: V8 concurrent marking {SERVER_INFO['gc']}; memory pages {SERVER_INFO['memory_pages']}", flush=True)
         anchor = Target("anchor", start_anchor())
         targets.append(anchor)
         print(f"servers up in {time.perf_counter() - started:.1f} s", flush=True)
@@ -462,9 +465,9 @@ def write_json(rows: list[dict], nbytes: int) -> None:
         "repeat": REPEAT,
         "warmup": WARMUP,
         "settle_ms": SETTLE_S * 1000,
-        "server_gc": longbow_gc_state(),
+        "server_gc": SERVER_INFO.get("gc"),
         "server_malloc_huge_pages_setting": SERVER_MALLOC_HUGE_PAGES,
-        "server_memory_pages": longbow_memory_pages(),
+        "server_memory_pages": SERVER_INFO.get("memory_pages"),
         "mb": "1e6 bytes of table.nbytes",
         "targets": {"ratio_now": TARGET_NOW, "ratio_goal": TARGET_GOAL},
         "machine": {

@@ -199,8 +199,8 @@ export const INDEX_RESCORE_EXTRA_INT8 = 30;
 /**
  * Vector bytes (of the first rows with values) an i8 graph's scale is taken from: the 99.9th
  * percentile of their rows' largest |values| maps to 127 (DatasetIndex.sampleScale,
- * int8ScaleFromRows). They are read as they are
- * appended, ~2 ms of work per 8 MiB on the event loop.
+ * int8ScaleFromRows). They are read as they are appended, ~2 ms of work per 8 MiB on the event
+ * loop.
  */
 export const INDEX_INT8_SCALE_SAMPLE_BYTES = 8 * 1024 * 1024;
 /** Rows at most in that sample (each keeps one number until the graph starts). */

@@ -13,7 +13,7 @@ import { buildSlots as sharedBuildSlots, type BuildSlots } from './build-slots.t
 import { DistanceKernel } from './distance-kernel.ts';
 import { rescoreCount, searchDataset, type DatasetSearchOptions, type SearchContext } from './dataset-search.ts';
 import { HNSW_STORAGE_DEFAULT, type HnswOptions, type HnswStorage } from './hnsw-index.ts';
-import { int8ScaleFromRows, largestMagnitude } from './hnsw-storage.ts';
+import { int8ScaleFromRows, largestMagnitude, takesScale } from './hnsw-storage.ts';
 import { readIndexMeta, writeIndexMeta, GRAPH_FILE_NAME, type IndexMeta } from './index-files.ts';
 import { IndexWorker } from './index-worker.ts';
 import type { GraphFile, GraphState } from './index-worker-protocol.ts';
@@ -243,7 +243,7 @@ export class DatasetIndex {
     const storage = made?.storage ?? this.options.storage ?? HNSW_STORAGE_DEFAULT;
     const base = {
       dimensions: this.dimensions, metric: this.metric, m: made?.m ?? this.options.m, storage,
-      ...(made?.storage === 'i8' && this.metric !== 'cosine' ? { scale: made.scale } : {}),
+      ...(made?.scale === undefined ? {} : { scale: made.scale }),
     };
     if (!graph) {
       const bytes = await writeIndexMeta(directory, { ...base, rows: 0, graph: null });
@@ -277,7 +277,7 @@ export class DatasetIndex {
 
   /** Whether a new graph needs a scale taken from the data (i8, euclidean or dot_product). */
   private get scaled(): boolean {
-    return (this.options.storage ?? HNSW_STORAGE_DEFAULT) === 'i8' && this.metric !== 'cosine';
+    return takesScale(this.options.storage ?? HNSW_STORAGE_DEFAULT, this.metric);
   }
 
   /**
@@ -312,7 +312,7 @@ export class DatasetIndex {
     const { dimensions, metric, m, efConstruction, efSearch } = this.options;
     const storage = overrides.storage ?? this.options.storage ?? HNSW_STORAGE_DEFAULT;
     let scale: number | undefined;
-    if (storage === 'i8' && metric !== 'cosine') scale = overrides.scale ?? int8ScaleFromRows(this.scaleSample);
+    if (takesScale(storage, metric)) scale = overrides.scale ?? int8ScaleFromRows(this.scaleSample);
     return {
       dimensions, metric, m: overrides.m ?? m, efConstruction, efSearch, storage, ...(scale === undefined ? {} : { scale }),
       insertThreads: this.threads(), searchThreads: this.searchThreads(),

@@ -17,7 +17,7 @@ import { createNativeIndex, type NativeIndex } from './usearch-native.ts';
 import { metricSpec, type Metric } from './metric.ts';
 import type { IndexSearchOptions, SearchHits, VectorIndex } from './vector-index.ts';
 import { INDEX_OVERSAMPLING_GROWTH } from '../limits.ts';
-import { quantizeInt8, type HnswStorage } from './hnsw-storage.ts';
+import { quantizeInt8, takesScale, type HnswStorage } from './hnsw-storage.ts';
 
 export { HNSW_STORAGES, HNSW_STORAGE_DEFAULT, quantizeInt8, type HnswStorage } from './hnsw-storage.ts';
 
@@ -85,11 +85,12 @@ export class HnswIndex implements VectorIndex {
     this.options = { storage: 'f32', ...options, scale: options.scale ?? 0, insertThreads, searchThreads: options.searchThreads ?? insertThreads };
     this.dimensions = options.dimensions;
     this.metric = options.metric;
-    if (this.options.storage === 'i8') {
+    if (takesScale(this.options.storage, options.metric)) {
       const { scale } = this.options;
-      if (options.metric === 'cosine') this.int8 = null;
-      else if (Number.isFinite(scale) && scale > 0) this.int8 = scale;
-      else throw new RangeError(`i8 storage needs a positive finite scale for ${options.metric}, got ${options.scale}`);
+      if (!(Number.isFinite(scale) && scale > 0)) throw new RangeError(`i8 storage needs a positive finite scale for ${options.metric}, got ${options.scale}`);
+      this.int8 = scale;
+    } else if (this.options.storage === 'i8') {
+      this.int8 = null; // cosine: each vector scaled by its own
     }
     this.index = createNativeIndex({
       dimensions: options.dimensions,

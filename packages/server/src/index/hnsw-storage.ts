@@ -19,6 +19,14 @@ export const HNSW_STORAGES: readonly HnswStorage[] = ['f32', 'bf16', 'f16', 'i8'
 export const HNSW_STORAGE_DEFAULT: HnswStorage = 'i8';
 
 /**
+ * Whether a graph of this storage and metric takes one scale for all its vectors (i8 with
+ * euclidean or dot_product; cosine scales each vector by its own, float storage none).
+ */
+export function takesScale(storage: HnswStorage, metric: string): boolean {
+  return storage === 'i8' && metric !== 'cosine';
+}
+
+/**
  * The largest finite |value| of the `samples`, 0 when they hold nothing but zeros, NaN and
  * infinities.
  */

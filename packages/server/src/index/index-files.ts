@@ -10,6 +10,7 @@
 import { open, readFile } from 'node:fs/promises';
 import { isMetric, type Metric } from './metric.ts';
 import { HNSW_STORAGES, type HnswStorage } from './hnsw-index.ts';
+import { takesScale } from './hnsw-storage.ts';
 
 export const INDEX_META_FILE_NAME = 'index.json';
 export const GRAPH_FILE_NAME = 'hnsw.usearch';
@@ -57,7 +58,7 @@ export async function readIndexMeta(directory: string): Promise<IndexMeta> {
   if (typeof metric !== 'string' || !isMetric(metric)) throw bad(`unknown metric ${JSON.stringify(metric)}`);
   if (typeof storage !== 'string' || !(HNSW_STORAGES as readonly string[]).includes(storage)) throw bad(`unknown storage ${JSON.stringify(storage)}`);
   // Only a graph has a scale: an exact-only dataset's file names the storage it would use.
-  const scaled = storage === 'i8' && metric !== 'cosine' && graph !== null;
+  const scaled = takesScale(storage as HnswStorage, metric) && graph !== null;
   if (scaled && !(typeof scale === 'number' && Number.isFinite(scale) && scale > 0)) throw bad(`i8 storage needs a positive scale, got ${JSON.stringify(scale)}`);
   let graphFile: IndexMeta['graph'] = null;
   if (graph !== null) {

@@ -58,8 +58,7 @@ export class VectorIndexes {
     return {
       dimensions: vector.dimensions, metric: roles.metric, m: this.settings.m,
       efConstruction: this.settings.efConstruction, efSearch: this.settings.efSearch, logger: this.settings.logger,
-      ...(this.settings.storage ? { storage: this.settings.storage } : {}),
-      ...this.settings.indexOptions,
+      storage: this.settings.storage, ...this.settings.indexOptions,
     };
   }
 
