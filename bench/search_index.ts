@@ -182,7 +182,7 @@ function exactRowsOnce(): { chunks: VectorChunks; kernel: DistanceKernel } {
  */
 function rescored(index: HnswIndex, query: Float32Array, ef: number): number[] {
   const { chunks, kernel } = exactRowsOnce();
-  const found = index.candidates(query, rescoreCount(index.options.storage, K), Math.max(ef, K * INDEX_GRAPH_BREADTH_FACTOR));
+  const found = index.candidates(query, rescoreCount(index.options.storage, 'euclidean', K), Math.max(ef, K * INDEX_GRAPH_BREADTH_FACTOR));
   const top = new TopK(K);
   scanPicked(kernel, chunks, query, top, found.ordinals.subarray(0, found.counts[0]));
   return top.sorted().ordinals;
@@ -229,7 +229,7 @@ function single(name: string, ef: number): Record<string, unknown> {
 function batched(name: string, ef: number, threads: number): Record<string, unknown> {
   const { storage, rescore } = variant(name);
   const index = graph(storage);
-  const wanted = rescore ? rescoreCount(storage, K) : K;
+  const wanted = rescore ? rescoreCount(storage, 'euclidean', K) : K;
   const { chunks, kernel } = exactRowsOnce();
   const started = performance.now();
   const found = index.candidates(bench.queries, wanted, rescore ? Math.max(ef, K * INDEX_GRAPH_BREADTH_FACTOR) : ef, threads);

@@ -14,11 +14,12 @@ import { Worker } from 'node:worker_threads';
 import { Field, FixedSizeList, Float16, Float64, Int8, makeData, type Data } from 'apache-arrow';
 import { BuildSlots } from '../src/index/build-slots.ts';
 import { DatasetIndex, type DatasetIndexOptions } from '../src/index/dataset-index.ts';
-import { PickedScorer, type SearchContext } from '../src/index/dataset-search.ts';
+import { PickedScorer, rescoreCount, type SearchContext } from '../src/index/dataset-search.ts';
 import { DistanceKernel } from '../src/index/distance-kernel.ts';
 import { FlatIndex } from '../src/index/flat-index.ts';
-import { int8ScaleFromRows, largestMagnitude } from '../src/index/hnsw-storage.ts';
-import { METRICS, type Metric } from '../src/index/metric.ts';
+import { HnswIndex } from '../src/index/hnsw-index.ts';
+import { int8ScaleFromRows, largestMagnitude, takesScale } from '../src/index/hnsw-storage.ts';
+import { METRICS, metricSpec, type Metric } from '../src/index/metric.ts';
 import { OrdinalSet } from '../src/index/ordinal-set.ts';
 import { TopK } from '../src/index/top-k.ts';
 import { VectorChunks } from '../src/index/vector-chunks.ts';
@@ -281,6 +282,42 @@ describe('DatasetIndex search and recall', () => {
     assert.throws(() => index.append(5, rowsOf(0, 1)), /in order/);
     assert.deepEqual((await new DatasetIndex(options('euclidean')).search(queryAt(0), 3)).ordinals, []);
   });
+});
+
+describe('re-scoring covers how far an i8 graph moves a true neighbour', () => {
+  // The exact top-k among a graph's first 80 candidates must sit within the first
+  // rescoreCount(k) of the graph's order. On these vectors (seeded; the graph build gives the same
+  // order each time), the deepest one is the 15th for euclidean and cosine and the 22nd for
+  // dot_product, whose clipped rows of largest magnitude are its best matches: 2k would miss it.
+  const dimensions = 32;
+  const k = 10;
+  const explored = 80;
+  const sample = clusteredDataset({ rows: 10_000, queries: 200, dimensions, seed: 11 });
+  for (const metric of METRICS) {
+    test(`${metric}: every exact top-${k} row is among the first ${rescoreCount('i8', metric, k)} candidates`, () => {
+      const rowMaxima = Array.from({ length: 10_000 }, (_, row) => largestMagnitude(sample.data.subarray(row * dimensions, (row + 1) * dimensions)));
+      const graph = new HnswIndex({
+        dimensions, metric, m: 16, efConstruction: 128, efSearch: 64, storage: 'i8', insertThreads: 1,
+        scale: takesScale('i8', metric) ? int8ScaleFromRows(rowMaxima) : undefined,
+      });
+      graph.add(0, sample.data);
+      const kernel = new DistanceKernel(metricSpec(metric).kernel, dimensions);
+      const found = graph.candidates(sample.queries, explored, explored);
+      let deepest = 0;
+      for (let q = 0; q < 200; q++) {
+        const ordinals = Array.from(found.ordinals.subarray(q * explored, q * explored + found.counts[q]));
+        const keys = new Float64Array(ordinals.length);
+        const query = sample.queries.subarray(q * dimensions, (q + 1) * dimensions);
+        kernel.scanPicked(query, ordinals.length, (i) => sample.data.subarray(ordinals[i] * dimensions, (ordinals[i] + 1) * dimensions), (_, scores, first, rows) => {
+          for (let i = 0; i < rows; i++) keys[first + i] = scores[i];
+        });
+        const exactOrder = ordinals.map((_, i) => i).sort((a, b) => keys[a] - keys[b]);
+        deepest = Math.max(deepest, ...exactOrder.slice(0, k).map((place) => place + 1));
+      }
+      assert.ok(deepest <= rescoreCount('i8', metric, k), `a true top-${k} row was candidate ${deepest} in the graph's order`);
+      assert.ok(deepest >= k, 'the check looked at the candidates');
+    });
+  }
 });
 
 describe('DatasetIndex persistence', () => {

@@ -117,7 +117,7 @@ export class DatasetIndex {
       filterExactRowsMax: options.filterExactRowsMax ?? INDEX_FILTER_EXACT_ROWS_MAX,
       filterExactFraction: options.metric === 'dot_product' ? INDEX_FILTER_EXACT_FRACTION_DOT_PRODUCT : INDEX_FILTER_EXACT_FRACTION,
       graph: () => (this.workerReady && this.graphRows > 0 && !this.worker?.failed ? this.worker : undefined),
-      rescore: (k) => rescoreCount(this.graphOptions?.storage ?? HNSW_STORAGE_DEFAULT, k),
+      rescore: (k) => rescoreCount(this.graphOptions?.storage ?? HNSW_STORAGE_DEFAULT, options.metric, k),
     };
   }
 

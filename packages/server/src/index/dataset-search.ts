@@ -6,6 +6,7 @@
  */
 import type { DistanceKernel } from './distance-kernel.ts';
 import type { HnswStorage } from './hnsw-index.ts';
+import type { Metric } from './metric.ts';
 import { scanPicked, scanRange, type OrdinalFilter } from './exact-search.ts';
 import type { IndexWorker } from './index-worker.ts';
 import { OrdinalSet } from './ordinal-set.ts';
@@ -13,8 +14,8 @@ import { TopK } from './top-k.ts';
 import type { VectorChunks } from './vector-chunks.ts';
 import {
   INDEX_GRAPH_BREADTH_FACTOR, INDEX_OVERSAMPLING_FACTOR, INDEX_OVERSAMPLING_GROWTH,
-  INDEX_OVERSAMPLING_ROWS_MAX, INDEX_PICKED_SLICE_BYTES, INDEX_RESCORE_EXTRA, INDEX_RESCORE_EXTRA_INT8,
-  INDEX_RESCORE_FACTOR, INDEX_RESCORE_FACTOR_INT8, INDEX_SCAN_SLICE_BYTES,
+  INDEX_OVERSAMPLING_ROWS_MAX, INDEX_PICKED_SLICE_BYTES, INDEX_RESCORE_EXTRA, INDEX_RESCORE_EXTRA_INT8_DOT,
+  INDEX_RESCORE_FACTOR, INDEX_RESCORE_FACTOR_INT8_DOT, INDEX_SCAN_SLICE_BYTES,
 } from '../limits.ts';
 
 export interface DatasetSearchOptions {
@@ -46,12 +47,12 @@ export interface SearchContext {
 }
 
 /**
- * Graph candidates re-scored exactly per query for k results: max(2k, k + 10) for bf16 and
- * f32 graphs, max(4k, k + 30) for i8 ones (see limits.ts).
+ * Graph candidates re-scored exactly per query for k results: max(2k, k + 10), except
+ * max(4k, k + 30) for an i8 graph under dot_product (see limits.ts).
  */
-export function rescoreCount(storage: HnswStorage, k: number): number {
-  return storage === 'i8'
-    ? Math.max(k * INDEX_RESCORE_FACTOR_INT8, k + INDEX_RESCORE_EXTRA_INT8)
+export function rescoreCount(storage: HnswStorage, metric: Metric, k: number): number {
+  return storage === 'i8' && metric === 'dot_product'
+    ? Math.max(k * INDEX_RESCORE_FACTOR_INT8_DOT, k + INDEX_RESCORE_EXTRA_INT8_DOT)
     : Math.max(k * INDEX_RESCORE_FACTOR, k + INDEX_RESCORE_EXTRA);
 }
 
