@@ -340,7 +340,8 @@ def report(result: dict) -> None:
     print(f"DatasetIndex (worker thread, exact re-scoring), ef {ds['ef']}: indexing {ds['index_rate']:,.0f} vectors/s in the background; "
           f"single {ds['single_qps']:,.0f} QPS (recall {ds['single_recall']:.3f}), batched {ds['batched_qps']:,.0f} QPS "
           f"(recall {ds['batched_recall']:.3f}); event loop during ingest max {ds['event_loop_max_ms']:.1f} ms, "
-          f"p99 {ds['event_loop_p99_ms']:.1f} ms; index memory {ds['memory_bytes'] / 2**20:,.0f} MiB")
+          f"p99 {ds['event_loop_p99_ms']:.1f} ms (V8 concurrent marking {'on' if ds.get('gc_concurrent_marking') else 'off'}, as the server sets it); "
+          f"index memory {ds['memory_bytes'] / 2**20:,.0f} MiB")
     flight_result = result["flight"]
     raw = result["batched"][STORAGES[0]].get(f"64/{BUILD_THREADS}") or result["batched"][STORAGES[0]].get("64/1")
     single, exchange = flight_result["single"], flight_result["exchange"]

@@ -20,6 +20,7 @@ import { join, resolve } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { configureConcurrentMarking } from '../packages/flight/src/gc.ts';
 import { DatasetIndex } from '../packages/server/src/index/dataset-index.ts';
 import { rescoreCount } from '../packages/server/src/index/dataset-search.ts';
 import { DistanceKernel } from '../packages/server/src/index/distance-kernel.ts';
@@ -113,6 +114,10 @@ function benchData(): BenchData {
   };
 }
 
+// V8's concurrent marking as the server sets it at startup (LONGBOW_GC_CONCURRENT_MARKING's
+// default, auto: off on 2 cores or fewer), so the DatasetIndex step's event-loop delay is the
+// server's: the marking threads would otherwise compete with the event loop for the cores.
+const concurrentMarking = configureConcurrentMarking('auto');
 const bench = benchData();
 const queryAt = (q: number) => bench.queries.subarray(q * DIMENSIONS, (q + 1) * DIMENSIONS);
 
@@ -182,7 +187,7 @@ function exactRowsOnce(): { chunks: VectorChunks; kernel: DistanceKernel } {
  */
 function rescored(index: HnswIndex, query: Float32Array, ef: number): number[] {
   const { chunks, kernel } = exactRowsOnce();
-  const found = index.candidates(query, rescoreCount(index.options.storage, 'euclidean', K), Math.max(ef, K * INDEX_GRAPH_BREADTH_FACTOR));
+  const found = index.candidates(query, rescoreCount(index.options.storage, index.options.metric, K), Math.max(ef, K * INDEX_GRAPH_BREADTH_FACTOR));
   const top = new TopK(K);
   scanPicked(kernel, chunks, query, top, found.ordinals.subarray(0, found.counts[0]));
   return top.sorted().ordinals;
@@ -229,7 +234,7 @@ function single(name: string, ef: number): Record<string, unknown> {
 function batched(name: string, ef: number, threads: number): Record<string, unknown> {
   const { storage, rescore } = variant(name);
   const index = graph(storage);
-  const wanted = rescore ? rescoreCount(storage, 'euclidean', K) : K;
+  const wanted = rescore ? rescoreCount(storage, index.options.metric, K) : K;
   const { chunks, kernel } = exactRowsOnce();
   const started = performance.now();
   const found = index.candidates(bench.queries, wanted, rescore ? Math.max(ef, K * INDEX_GRAPH_BREADTH_FACTOR) : ef, threads);
@@ -300,7 +305,7 @@ async function dataset(ef: number): Promise<Record<string, unknown>> {
     ef, index_seconds: indexSeconds, index_rate: ROWS / indexSeconds, append_max_ms: appendMaxMs,
     event_loop_max_ms: delay.max / 1e6, event_loop_p99_ms: delay.percentile(99) / 1e6, searches_while_indexing: searchesWhileIndexing,
     single_qps: singleQps, single_recall: recall / QUERIES, batched_qps: batchedQps, batched_recall: batchedRecall / QUERIES,
-    memory_bytes: memoryBytes,
+    memory_bytes: memoryBytes, gc_concurrent_marking: concurrentMarking,
   };
 }
 

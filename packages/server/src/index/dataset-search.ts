@@ -42,7 +42,7 @@ export interface SearchContext {
   graph(): IndexWorker | undefined;
   /** Native threads for a batch of queries in the worker. */
   batchThreads: number;
-  /** Graph candidates re-scored exactly per query for k results (more for coarser graph storage). */
+  /** Graph candidates re-scored exactly per query for k results (rescoreCount). */
   rescore(k: number): number;
 }
 
