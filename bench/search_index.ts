@@ -26,11 +26,11 @@ import { rescoreCount } from '../packages/server/src/index/dataset-search.ts';
 import { DistanceKernel } from '../packages/server/src/index/distance-kernel.ts';
 import { scanPicked } from '../packages/server/src/index/exact-search.ts';
 import { FlatIndex } from '../packages/server/src/index/flat-index.ts';
-import { HnswIndex, type HnswStorage } from '../packages/server/src/index/hnsw-index.ts';
-import { int8ScaleFromRows, largestMagnitude } from '../packages/server/src/index/hnsw-storage.ts';
+import { HnswIndex } from '../packages/server/src/index/hnsw-index.ts';
+import { int8ScaleFromRows, int8ScaleSampleRows, largestMagnitude, type HnswStorage } from '../packages/server/src/index/hnsw-storage.ts';
 import { TopK } from '../packages/server/src/index/top-k.ts';
 import { VectorChunks } from '../packages/server/src/index/vector-chunks.ts';
-import { INDEX_GRAPH_BREADTH_FACTOR, INDEX_INT8_SCALE_SAMPLE_BYTES, INDEX_INT8_SCALE_SAMPLE_ROWS } from '../packages/server/src/limits.ts';
+import { INDEX_GRAPH_BREADTH_FACTOR } from '../packages/server/src/limits.ts';
 import { ClusteredVectors } from '../packages/server/test/vectors.ts';
 
 const { values: args } = parseArgs({
@@ -195,9 +195,10 @@ function rescored(index: HnswIndex, query: Float32Array, ef: number): number[] {
 
 function build(storage: HnswStorage): Record<string, unknown> {
   // The server's scale: from the rows in the first 8 MiB of vectors (DatasetIndex.sampleScale).
-  const sampleRows = Math.min(ROWS, INDEX_INT8_SCALE_SAMPLE_ROWS, INDEX_INT8_SCALE_SAMPLE_BYTES / (DIMENSIONS * 4));
-  const rowMaxima = Array.from({ length: sampleRows }, (_, row) => largestMagnitude(bench.data.subarray(row * DIMENSIONS, (row + 1) * DIMENSIONS)));
-  const scale = storage === 'i8' ? int8ScaleFromRows(rowMaxima) : undefined;
+  const sampleRows = Math.min(ROWS, int8ScaleSampleRows(DIMENSIONS));
+  const scale = storage === 'i8'
+    ? int8ScaleFromRows(Array.from({ length: sampleRows }, (_, row) => largestMagnitude(bench.data.subarray(row * DIMENSIONS, (row + 1) * DIMENSIONS))))
+    : undefined;
   const index = new HnswIndex({
     dimensions: DIMENSIONS, metric: 'euclidean', m: M, efConstruction: EF_CONSTRUCTION, efSearch: 64, storage, insertThreads: BUILD_THREADS, scale,
   });

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FlatIndex } from '../src/index/flat-index.ts';
-import { HnswIndex, quantizeInt8, type HnswStorage } from '../src/index/hnsw-index.ts';
-import { int8ScaleFromRows, largestMagnitude } from '../src/index/hnsw-storage.ts';
+import { HnswIndex } from '../src/index/hnsw-index.ts';
+import { int8ScaleFromRows, largestMagnitude, quantizeInt8, type HnswStorage } from '../src/index/hnsw-storage.ts';
 import { USEARCH_VERSION, createNativeIndex, loadUsearchAddon, type NativeMetric, type NativeScalar } from '../src/index/usearch-native.ts';
 import { METRICS, distanceFromKey, type Metric } from '../src/index/metric.ts';
 import type { IndexSearchOptions, SearchHits, VectorIndex } from '../src/index/vector-index.ts';
@@ -58,8 +58,8 @@ interface Implementation {
   exact: boolean;
   /** Relative tolerance of reported distances against float64 (graph storage precision). */
   distanceTolerance: number;
-  /** Least recall@10 (default RECALL_BUDGET; the flat index: 1). */
-  recallBudget?: number;
+  /** Least recall@10 (the flat index: 1). */
+  recallBudget: number;
   build(metric: Metric): VectorIndex;
 }
 
@@ -78,7 +78,7 @@ function hnsw(storage: HnswStorage, distanceTolerance: number, recallBudget = RE
 
 const IMPLEMENTATIONS: Implementation[] = [
   {
-    name: 'flat', exact: true, distanceTolerance: 1e-5,
+    name: 'flat', exact: true, distanceTolerance: 1e-5, recallBudget: 1,
     build(metric) {
       const index = new FlatIndex(DIMENSIONS, metric);
       index.add(0, data.subarray(0, 1000 * DIMENSIONS)); // several chunks, as Arrow batches would be
@@ -105,7 +105,7 @@ for (const implementation of IMPLEMENTATIONS) {
   describe(`VectorIndex: ${implementation.name}`, () => {
     for (const metric of METRICS) {
       const index = implementation.build(metric);
-      const budget = implementation.exact ? 1 : implementation.recallBudget ?? RECALL_BUDGET;
+      const budget = implementation.recallBudget;
 
       test(`${metric}: recall@${K} >= ${budget}, distances as the metric defines them`, () => {
         assert.equal(index.size, ROWS);
@@ -155,7 +155,7 @@ for (const implementation of IMPLEMENTATIONS) {
       const allowed = (ordinal: number) => !removed.has(ordinal);
       for (let q = 0; q < 20; q++) assert.ok(index.search(queryAt(q), K).ordinals.every(allowed));
       const recall = meanRecall(index, 'euclidean', {}, allowed);
-      assert.ok(recall >= (implementation.exact ? 1 : implementation.recallBudget ?? RECALL_BUDGET), `recall after removals ${recall.toFixed(3)}`);
+      assert.ok(recall >= implementation.recallBudget, `recall after removals ${recall.toFixed(3)}`);
     });
 
     test('k larger than the index returns every row; NaN rows never match', () => {

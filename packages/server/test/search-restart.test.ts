@@ -164,7 +164,7 @@ test('LONGBOW_HNSW_STORAGE sets the precision of new graphs; a saved graph keeps
     assert.equal(await search(running.client, queries, 5), before);
     await running.client.doActionJson('force_snapshot');
     assert.equal(savedIndexMeta(running.dataPath).storage, 'bf16');
-    // A new dataset gets the setting in force, i8 (cosine: no scale; each vector is normalized).
+    // A new dataset gets the setting in force, i8 (cosine: no scale; each vector is scaled by its own).
     await running.client.doActionJson('drop_dataset', 'emb');
     await running.client.doPut(pathDescriptor('emb'), batchOf(0, vectors).schema, [batchOf(0, vectors)]);
     await waitReady(running.client);

@@ -12,8 +12,8 @@ import { availableParallelism } from 'node:os';
 import { buildSlots as sharedBuildSlots, type BuildSlots } from './build-slots.ts';
 import { DistanceKernel } from './distance-kernel.ts';
 import { rescoreCount, searchDataset, type DatasetSearchOptions, type SearchContext } from './dataset-search.ts';
-import { HNSW_STORAGE_DEFAULT, type HnswOptions, type HnswStorage } from './hnsw-index.ts';
-import { int8ScaleFromRows, largestMagnitude, takesScale } from './hnsw-storage.ts';
+import type { HnswOptions } from './hnsw-index.ts';
+import { HNSW_STORAGE_DEFAULT, int8ScaleFromRows, int8ScaleSampleRows, largestMagnitude, takesScale, type HnswStorage } from './hnsw-storage.ts';
 import { readIndexMeta, writeIndexMeta, GRAPH_FILE_NAME, type IndexMeta } from './index-files.ts';
 import { IndexWorker } from './index-worker.ts';
 import type { GraphFile, GraphState } from './index-worker-protocol.ts';
@@ -25,7 +25,6 @@ import type { Logger } from '../log/logger.ts';
 import {
   INDEX_BUILD_THREADS_MAX, INDEX_FEED_BYTES_MAX, INDEX_FEED_MESSAGES_IN_FLIGHT_MAX, INDEX_FILTER_EXACT_ROWS_MAX,
   INDEX_FILTER_EXACT_FRACTION, INDEX_FILTER_EXACT_FRACTION_DOT_PRODUCT, INDEX_FLAT_ONLY_VECTOR_BYTES_MAX,
-  INDEX_INT8_SCALE_SAMPLE_BYTES, INDEX_INT8_SCALE_SAMPLE_ROWS,
 } from '../limits.ts';
 
 export type { DatasetSearchOptions } from './dataset-search.ts';
@@ -84,6 +83,8 @@ export class DatasetIndex {
   private readonly removed = new OrdinalSet();
   private readonly context: SearchContext;
   private worker: IndexWorker | undefined;
+  /** The precision a new graph gets (a graph loaded from a saved index keeps its own). */
+  private readonly storage: HnswStorage;
   /** The options the worker's graph was made with (its storage and i8 scale are saved with it). */
   private graphOptions: HnswOptions | undefined;
   /** The largest finite |value| of each row sampled for an i8 graph's scale (sampleScale). */
@@ -109,6 +110,7 @@ export class DatasetIndex {
     this.options = options;
     this.dimensions = options.dimensions;
     this.metric = options.metric;
+    this.storage = options.storage ?? HNSW_STORAGE_DEFAULT;
     this.chunks = new VectorChunks(options.dimensions);
     this.kernel = new DistanceKernel(metricSpec(options.metric).kernel, options.dimensions);
     this.context = {
@@ -117,7 +119,7 @@ export class DatasetIndex {
       filterExactRowsMax: options.filterExactRowsMax ?? INDEX_FILTER_EXACT_ROWS_MAX,
       filterExactFraction: options.metric === 'dot_product' ? INDEX_FILTER_EXACT_FRACTION_DOT_PRODUCT : INDEX_FILTER_EXACT_FRACTION,
       graph: () => (this.workerReady && this.graphRows > 0 && !this.worker?.failed ? this.worker : undefined),
-      rescore: (k) => rescoreCount(this.graphOptions?.storage ?? HNSW_STORAGE_DEFAULT, options.metric, k),
+      rescore: (k) => rescoreCount(this.graphOptions?.storage ?? this.storage, options.metric, k),
     };
   }
 
@@ -240,7 +242,7 @@ export class DatasetIndex {
   async save(directory: string): Promise<SaveResult> {
     const graph = this.worker && !this.worker.failed ? this.worker : undefined;
     const made = graph ? this.graphOptions : undefined;
-    const storage = made?.storage ?? this.options.storage ?? HNSW_STORAGE_DEFAULT;
+    const storage = made?.storage ?? this.storage;
     const base = {
       dimensions: this.dimensions, metric: this.metric, m: made?.m ?? this.options.m, storage,
       ...(made?.scale === undefined ? {} : { scale: made.scale }),
@@ -277,7 +279,7 @@ export class DatasetIndex {
 
   /** Whether a new graph needs a scale taken from the data (i8, euclidean or dot_product). */
   private get scaled(): boolean {
-    return takesScale(this.options.storage ?? HNSW_STORAGE_DEFAULT, this.metric);
+    return takesScale(this.storage, this.metric);
   }
 
   /**
@@ -288,7 +290,7 @@ export class DatasetIndex {
    */
   private sampleScale(firstOrdinal: number, vectors: Float32Array): void {
     const dimensions = this.dimensions;
-    const sampleRowsMax = Math.max(1, Math.min(INDEX_INT8_SCALE_SAMPLE_ROWS, Math.floor(INDEX_INT8_SCALE_SAMPLE_BYTES / (dimensions * 4))));
+    const sampleRowsMax = int8ScaleSampleRows(dimensions);
     if (!this.scaled || this.scaleSample.length >= sampleRowsMax) return;
     for (let row = 0; row * dimensions < vectors.length && this.scaleSample.length < sampleRowsMax; row++) {
       if (this.removed.has(firstOrdinal + row)) continue;
@@ -310,7 +312,7 @@ export class DatasetIndex {
    */
   private hnswOptions(overrides: GraphOverrides = {}): HnswOptions {
     const { dimensions, metric, m, efConstruction, efSearch } = this.options;
-    const storage = overrides.storage ?? this.options.storage ?? HNSW_STORAGE_DEFAULT;
+    const storage = overrides.storage ?? this.storage;
     let scale: number | undefined;
     if (takesScale(storage, metric)) scale = overrides.scale ?? int8ScaleFromRows(this.scaleSample);
     return {

@@ -5,7 +5,7 @@
  * done in slices that yield to the event loop.
  */
 import type { DistanceKernel } from './distance-kernel.ts';
-import type { HnswStorage } from './hnsw-index.ts';
+import type { HnswStorage } from './hnsw-storage.ts';
 import type { Metric } from './metric.ts';
 import { scanPicked, scanRange, type OrdinalFilter } from './exact-search.ts';
 import type { IndexWorker } from './index-worker.ts';

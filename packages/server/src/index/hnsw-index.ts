@@ -19,7 +19,6 @@ import type { IndexSearchOptions, SearchHits, VectorIndex } from './vector-index
 import { INDEX_OVERSAMPLING_GROWTH } from '../limits.ts';
 import { quantizeInt8, takesScale, type HnswStorage } from './hnsw-storage.ts';
 
-export { HNSW_STORAGES, HNSW_STORAGE_DEFAULT, quantizeInt8, type HnswStorage } from './hnsw-storage.ts';
 
 export interface HnswOptions {
   dimensions: number;

@@ -3,6 +3,7 @@
  * quantization the i8 precision uses. Kept apart from hnsw-index.ts so that the configuration can
  * name the choices without loading usearch's native addon.
  */
+import { INDEX_INT8_SCALE_SAMPLE_BYTES, INDEX_INT8_SCALE_SAMPLE_ROWS } from '../limits.ts';
 
 export type HnswStorage = 'f32' | 'bf16' | 'f16' | 'i8';
 
@@ -10,8 +11,9 @@ export const HNSW_STORAGES: readonly HnswStorage[] = ['f32', 'bf16', 'f16', 'i8'
 
 /**
  * i8: a quarter of f32's memory and the fastest graph walks (the least memory traffic per
- * neighbour: 1.1-1.3x bf16's searches on the bench). Its int8 order is coarser, so DatasetIndex
- * re-scores more candidates exactly (limits.ts), and its served recall equals bf16's. bf16 (half
+ * neighbour: 1.2-1.3x bf16's searches as served on the bench), with the same served recall once
+ * DatasetIndex re-scores its candidates exactly (limits.ts: more of them under dot_product,
+ * whose best matches the scale may clip). bf16 (half
  * of f32, float32's range) remains the choice for data whose range the first rows do not show
  * (i8 clips beyond it) or for very few dimensions; f16 overflows past 65,504. See
  * docs/search.md, "Graph precision", and docs/performance.md.
@@ -54,6 +56,14 @@ export function int8ScaleFromRows(rowMaxima: ArrayLike<number>): number | undefi
 }
 
 const INT8_SCALE_ROW_QUANTILE = 0.999;
+
+/**
+ * Rows an i8 scale is sampled from: those in the first INDEX_INT8_SCALE_SAMPLE_BYTES of vectors,
+ * at most INDEX_INT8_SCALE_SAMPLE_ROWS (at least one).
+ */
+export function int8ScaleSampleRows(dimensions: number): number {
+  return Math.max(1, Math.min(INDEX_INT8_SCALE_SAMPLE_ROWS, Math.floor(INDEX_INT8_SCALE_SAMPLE_BYTES / (dimensions * 4))));
+}
 
 /**
  * Rows of `vectors` as int8: each value times `scale`, rounded and clipped to [-127, 127]. With

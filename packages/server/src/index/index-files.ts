@@ -9,8 +9,7 @@
  */
 import { open, readFile } from 'node:fs/promises';
 import { isMetric, type Metric } from './metric.ts';
-import { HNSW_STORAGES, type HnswStorage } from './hnsw-index.ts';
-import { takesScale } from './hnsw-storage.ts';
+import { HNSW_STORAGES, takesScale, type HnswStorage } from './hnsw-storage.ts';
 
 export const INDEX_META_FILE_NAME = 'index.json';
 export const GRAPH_FILE_NAME = 'hnsw.usearch';
